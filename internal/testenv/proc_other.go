@@ -1,0 +1,9 @@
+//go:build !linux
+
+package testenv
+
+import "os/exec"
+
+// setDeathSignal has no portable equivalent outside Linux; t.Cleanup
+// still stops the server.
+func setDeathSignal(*exec.Cmd) {}
