@@ -27,6 +27,9 @@ var (
 	// ErrInvalidKey: the key cannot be stored on this backend (fs: escapes
 	// the root, contains "..", collides with a directory).
 	ErrInvalidKey = errors.New("invalid key for this backend")
+	// ErrInvalidPart: CompleteMultipart named a part that was not uploaded
+	// (or with another ETag), or listed parts out of ascending order.
+	ErrInvalidPart = errors.New("invalid part")
 	// ErrUnavailable: the backend could not be reached or answered with a
 	// server error; nothing can be assumed about the operation's effect
 	// other than that the caller must not commit it.
