@@ -1,0 +1,161 @@
+// Command strata-bench measures strata against the S3 server it fronts, in
+// the same run, and writes the ratios to bench/results/. It starts a
+// versitygw server (STRATA_VERSITYGW) and a strata node (STRATA_BINARY) with
+// that server as its s3 backend, then runs each scenario once directly
+// against versitygw and once through strata.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+type options struct {
+	out       string
+	large     int64 // bytes for the streaming PUT / multipart RSS scenarios
+	listKeys  int
+	smallSecs time.Duration
+	skipLarge bool
+	skipList  bool
+	keepDir   bool
+}
+
+// result is one scenario's figures.
+type result struct {
+	Name   string  `json:"name"`
+	Unit   string  `json:"unit"`
+	Direct float64 `json:"direct,omitempty"`
+	Strata float64 `json:"strata"`
+	Ratio  float64 `json:"ratio,omitempty"`
+	Target string  `json:"target"`
+	Note   string  `json:"note,omitempty"`
+}
+
+type report struct {
+	Date    string   `json:"date"`
+	Machine string   `json:"machine"`
+	Commit  string   `json:"commit"`
+	Results []result `json:"results"`
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "bench/results", "directory for results")
+	flag.Int64Var(&o.large, "large", 5<<30, "object size for the RSS scenarios (bytes)")
+	flag.IntVar(&o.listKeys, "list-keys", 100000, "objects in the listing bucket")
+	flag.DurationVar(&o.smallSecs, "small-duration", 10*time.Second, "duration of each 4 KiB PUT run")
+	flag.BoolVar(&o.skipLarge, "skip-large", false, "skip the 5 GiB RSS scenarios")
+	flag.BoolVar(&o.skipList, "skip-list", false, "skip the listing scenario")
+	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp directory")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	if err := run(context.Background(), o); err != nil {
+		log.Fatalf("strata-bench: %v", err)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	env, err := startEnv(ctx, o.keepDir)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+
+	rep := report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Commit: gitCommit()}
+	add := func(r result) {
+		if r.Direct > 0 {
+			r.Ratio = r.Strata / r.Direct
+		}
+		log.Printf("%-40s direct %10.1f  strata %10.1f %-6s ratio %.2f (%s)", r.Name, r.Direct, r.Strata, r.Unit, r.Ratio, r.Target)
+		rep.Results = append(rep.Results, r)
+	}
+
+	put, get, err := benchLargeThroughput(ctx, env, 64<<20, 8)
+	if err != nil {
+		return err
+	}
+	add(put)
+	add(get)
+
+	small, err := benchSmallPuts(ctx, env, 4<<10, 32, o.smallSecs)
+	if err != nil {
+		return err
+	}
+	add(small)
+
+	if !o.skipList {
+		lst, err := benchListing(ctx, env, o.listKeys)
+		if err != nil {
+			return err
+		}
+		add(lst)
+	}
+	if !o.skipLarge {
+		rs, err := benchRSS(ctx, env, o.large)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			add(r)
+		}
+	}
+	return writeReport(o.out, rep)
+}
+
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func writeReport(dir string, rep report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	stamp := time.Now().UTC().Format("2006-01-02T150405Z")
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, stamp+".json"), js, 0o644); err != nil {
+		return err
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# strata benchmark %s\n\nMachine: %s  \nCommit: %s\n\n", rep.Date, rep.Machine, rep.Commit)
+	md.WriteString("| scenario | direct backend | through strata | unit | ratio | target |\n| --- | ---: | ---: | --- | ---: | --- |\n")
+	for _, r := range rep.Results {
+		direct, ratio := "—", "—"
+		if r.Direct > 0 {
+			direct = fmt.Sprintf("%.1f", r.Direct)
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		fmt.Fprintf(&md, "| %s | %s | %.1f | %s | %s | %s |\n", r.Name, direct, r.Strata, r.Unit, ratio, r.Target)
+	}
+	for _, r := range rep.Results {
+		if r.Note != "" {
+			fmt.Fprintf(&md, "\n- %s: %s", r.Name, r.Note)
+		}
+	}
+	md.WriteString("\n")
+	if err := os.WriteFile(filepath.Join(dir, stamp+".md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	log.Printf("results written to %s/%s.{json,md}", dir, stamp)
+	return nil
+}
