@@ -1,0 +1,177 @@
+// Package replication owns strata's background workers over the backends:
+// work that keeps the backing storage consistent with the replicated state
+// without a client waiting for it. The first worker is the upload reaper,
+// which aborts multipart uploads abandoned for longer than a configured
+// time. Replica placement, async replication, repair, import and drain
+// workers arrive here later. Workers run on the raft leader only, read the
+// state through fsm.Reader and change it only through Cluster.Apply; they
+// never write the FSM directly.
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stratagw/strata/backend"
+	"github.com/stratagw/strata/fsm"
+)
+
+// Cluster is what workers need from the raft node (*cluster.Node has it).
+type Cluster interface {
+	// Apply submits a command and returns once the local FSM applied it.
+	Apply(ctx context.Context, t fsm.CommandType, body any) (fsm.Result, error)
+	// IsLeader reports whether this node is the raft leader right now.
+	IsLeader() bool
+}
+
+// Backends opens backends by their record ID (*pool.Pool has it).
+type Backends interface {
+	Get(ctx context.Context, backendID string) (backend.Backend, error)
+}
+
+// Defaults for UploadReaperOptions.
+const (
+	// DefaultUploadExpiry is how long an upload may stay incomplete before
+	// the reaper aborts it. S3 itself keeps uploads forever unless a
+	// lifecycle rule says otherwise; a day is long enough for any upload
+	// that is still being worked on and short enough that abandoned parts
+	// do not pile up on the backends.
+	DefaultUploadExpiry = 24 * time.Hour
+	// DefaultReapInterval is how often the reaper looks for expired uploads.
+	DefaultReapInterval = 10 * time.Minute
+	// reapBatch bounds how many uploads one pass collects, so a huge
+	// backlog does not hold one bbolt read transaction (and memory) for
+	// long; the next pass picks up the rest.
+	reapBatch = 1000
+)
+
+// UploadReaperOptions tunes the upload reaper. Zero values mean the defaults.
+type UploadReaperOptions struct {
+	// Expiry is the age (since initiation) after which an upload is aborted.
+	Expiry time.Duration
+	// Interval is the time between two passes.
+	Interval time.Duration
+	// Now returns the current time (tests pass a fixed clock).
+	Now func() time.Time
+}
+
+// UploadReaper aborts multipart uploads initiated longer than Expiry ago:
+// first the native upload on the backend (discarding its staged parts),
+// then the upload record through raft.
+type UploadReaper struct {
+	state    fsm.Reader
+	cluster  Cluster
+	backends Backends
+	opts     UploadReaperOptions
+	log      *slog.Logger
+}
+
+// NewUploadReaper returns a reaper; call Run to start it.
+func NewUploadReaper(state fsm.Reader, cluster Cluster, backends Backends, opts UploadReaperOptions, logger *slog.Logger) *UploadReaper {
+	if opts.Expiry <= 0 {
+		opts.Expiry = DefaultUploadExpiry
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultReapInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &UploadReaper{
+		state:    state,
+		cluster:  cluster,
+		backends: backends,
+		opts:     opts,
+		log:      logger.With("worker", "upload-reaper"),
+	}
+}
+
+// Run sweeps every Interval until ctx is done. Passes on a follower do
+// nothing, so every node may run the reaper and only the leader acts.
+func (r *UploadReaper) Run(ctx context.Context) {
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	for {
+		if r.cluster.IsLeader() {
+			if n, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("sweep failed", "aborted", n, "err", err)
+			} else if n > 0 {
+				r.log.Info("aborted expired uploads", "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep runs one pass: it aborts up to one batch of expired uploads and
+// returns how many it aborted. It keeps going past a failing upload (a
+// backend that is down must not block the others) and returns the first
+// error it met.
+func (r *UploadReaper) Sweep(ctx context.Context) (int, error) {
+	expired, err := r.expired()
+	if err != nil {
+		return 0, err
+	}
+	var firstErr error
+	n := 0
+	for _, u := range expired {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if err := r.abort(ctx, u); err != nil {
+			r.log.Warn("abort expired upload", "upload", u.ID, "bucket", u.Bucket, "key", u.Key, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		n++
+	}
+	return n, firstErr
+}
+
+// expired collects the uploads older than Expiry. It does no I/O inside
+// the walk: the walk holds a bbolt read transaction.
+func (r *UploadReaper) expired() ([]fsm.Upload, error) {
+	cutoff := r.opts.Now().Add(-r.opts.Expiry)
+	var out []fsm.Upload
+	err := r.state.AllUploads(func(u fsm.Upload) bool {
+		if u.Initiated.Before(cutoff) {
+			out = append(out, u)
+		}
+		return len(out) < reapBatch
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk uploads: %w", err)
+	}
+	return out, nil
+}
+
+// abort discards one upload on its backend, then drops its record. The
+// backend goes first so that a failure leaves the record (and the next pass
+// retries) rather than leaving parts nobody knows about.
+func (r *UploadReaper) abort(ctx context.Context, u fsm.Upload) error {
+	be, err := r.backends.Get(ctx, u.Backing.BackendID)
+	if err != nil {
+		return fmt.Errorf("open backend %s: %w", u.Backing.BackendID, err)
+	}
+	err = be.AbortMultipart(ctx, u.Backing.Name, u.BackingKey, u.BackendUploadID)
+	if err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return fmt.Errorf("abort upload %s on backend: %w", u.ID, err)
+	}
+	_, err = r.cluster.Apply(ctx, fsm.CmdAbortUpload, fsm.AbortUpload{UploadID: u.ID})
+	if err != nil && !errors.Is(err, fsm.ErrCode(fsm.CodeNoSuchUpload)) {
+		return fmt.Errorf("drop upload record %s: %w", u.ID, err)
+	}
+	return nil
+}
