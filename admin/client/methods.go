@@ -1,0 +1,62 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/stratagw/strata/admin/api"
+)
+
+// Backends lists the backends.
+func (c *Client) Backends(ctx context.Context) ([]api.Backend, error) {
+	var out []api.Backend
+	return out, c.do(ctx, http.MethodGet, "/v1/backends", nil, &out)
+}
+
+// AddBackend adds a backend; the node opens and checks it before anything
+// is committed.
+func (c *Client) AddBackend(ctx context.Context, req api.AddBackend) (api.Backend, error) {
+	var out api.Backend
+	return out, c.do(ctx, http.MethodPost, "/v1/backends", req, &out)
+}
+
+// RemoveBackend removes a backend that no bucket uses.
+func (c *Client) RemoveBackend(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/backends/"+url.PathEscape(name), nil, nil)
+}
+
+// Regions lists the virtual regions.
+func (c *Client) Regions(ctx context.Context) ([]api.Region, error) {
+	var out []api.Region
+	return out, c.do(ctx, http.MethodGet, "/v1/regions", nil, &out)
+}
+
+// RenameRegion renames a virtual region.
+func (c *Client) RenameRegion(ctx context.Context, oldName, newName string) (api.Region, error) {
+	var out api.Region
+	return out, c.do(ctx, http.MethodPost, "/v1/regions/"+url.PathEscape(oldName)+"/rename", api.RenameRegion{New: newName}, &out)
+}
+
+// SetDefaultRegion sets the region CreateBucket uses without a
+// LocationConstraint.
+func (c *Client) SetDefaultRegion(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, "/v1/config/default-region", api.DefaultRegion{Region: name}, nil)
+}
+
+// Buckets lists the virtual buckets.
+func (c *Client) Buckets(ctx context.Context) ([]api.Bucket, error) {
+	var out []api.Bucket
+	return out, c.do(ctx, http.MethodGet, "/v1/buckets", nil, &out)
+}
+
+// Cluster returns the node's view of the cluster.
+func (c *Client) Cluster(ctx context.Context) (api.Cluster, error) {
+	var out api.Cluster
+	return out, c.do(ctx, http.MethodGet, "/v1/cluster", nil, &out)
+}
+
+// Ready returns nil when the node has a leader and has caught up.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/ready", nil, nil)
+}
