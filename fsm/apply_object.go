@@ -1,0 +1,60 @@
+package fsm
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// applyPutObject creates or replaces an object record and returns the one
+// it replaced.
+func applyPutObject(tx *bolt.Tx, cmd *PutObject) (*Object, error) {
+	if err := checkObject(&cmd.Object); err != nil {
+		return nil, err
+	}
+	objs, err := objectIndex(tx, cmd.Object.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	return replaceObject(objs, &cmd.Object)
+}
+
+// replaceObject stores o and returns the record it replaced, if any.
+func replaceObject(objs *bolt.Bucket, o *Object) (*Object, error) {
+	prev, err := loadObject(objs, o.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := putRecord(objs, o.Key, o); err != nil {
+		return nil, err
+	}
+	return prev, nil
+}
+
+// loadObject returns the record of key, or nil.
+func loadObject(objs *bolt.Bucket, key string) (*Object, error) {
+	var o Object
+	ok, err := getRecord(objs, key, &o)
+	if err != nil || !ok {
+		return nil, err
+	}
+	normalizeObject(&o)
+	return &o, nil
+}
+
+// applyDeleteObject removes an object record; a missing key is not an
+// error (S3 semantics), a missing bucket is.
+func applyDeleteObject(tx *bolt.Tx, cmd *DeleteObject) (*Object, error) {
+	objs, err := objectIndex(tx, cmd.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := loadObject(objs, cmd.Key)
+	if err != nil || prev == nil {
+		return nil, err
+	}
+	if err := objs.Delete([]byte(cmd.Key)); err != nil {
+		return nil, fmt.Errorf("delete object %q: %w", cmd.Key, err)
+	}
+	return prev, nil
+}
