@@ -1,0 +1,249 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/stratagw/strata/backend"
+)
+
+// temp is a fully written, fsynced temp file waiting to be renamed into
+// place. discard removes it unless it was installed.
+type temp struct {
+	path string
+	md5  []byte
+	size int64
+}
+
+func (t *temp) discard() {
+	if t != nil && t.path != "" {
+		_ = os.Remove(t.path)
+	}
+}
+
+// ctxReader stops a long copy when the request is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// writeTemp streams exactly size bytes of r into a new temp file, hashing
+// them. A short or failing reader removes the file and returns an error.
+func (b *Backend) writeTemp(ctx context.Context, r io.Reader, size int64) (*temp, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("fs write: negative size %d", size)
+	}
+	h := md5.New()
+	return b.writeTempHashed(ctx, size, h, func(w io.Writer) (int64, error) {
+		return io.CopyN(w, ctxReader{ctx, r}, size)
+	})
+}
+
+// writeTempHashed creates a temp file and lets fill write into it (and
+// into h); the file is kept only if fill wrote exactly size bytes.
+func (b *Backend) writeTempHashed(ctx context.Context, size int64, h hash.Hash, fill func(io.Writer) (int64, error)) (_ *temp, err error) {
+	f, err := os.CreateTemp(b.tmpPath(), "put-*")
+	if err != nil {
+		return nil, fmt.Errorf("fs write: create temp: %w", err)
+	}
+	t := &temp{path: f.Name()}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			t.discard()
+		}
+	}()
+	n, err := fill(io.MultiWriter(f, h))
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("fs write: body after %d of %d bytes: %w", n, size, err)
+	}
+	if n != size {
+		return nil, fmt.Errorf("fs write: body has %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return nil, fmt.Errorf("fs write: chmod temp: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("fs write: fsync temp: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("fs write: close temp: %w", err)
+	}
+	t.md5 = h.Sum(nil)
+	t.size = size
+	return t, nil
+}
+
+// install renames a temp file into place as p's object and writes its
+// sidecar. etag is the object's ETag (hex md5, or md5-of-md5s-N).
+func (b *Backend) install(p objPath, t *temp, etag string, meta backend.Meta) (backend.ObjectInfo, error) {
+	dst := p.data()
+	// A concurrent delete may prune a directory between prepareParent
+	// and the rename; retry a few times before giving up.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = prepareParent(p); err != nil {
+			return backend.ObjectInfo{}, err
+		}
+		if err = clearEmptyDir(dst); err != nil {
+			return backend.ObjectInfo{}, fmt.Errorf("key %s/%s: %w", p.bucket, filepath.ToSlash(p.rel), err)
+		}
+		if err = os.Rename(t.path, dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
+		return backend.ObjectInfo{}, fmt.Errorf("fs install %s/%s: %w", p.bucket, p.rel, err)
+	}
+	t.path = ""
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return backend.ObjectInfo{}, fmt.Errorf("fs install %s/%s: %w", p.bucket, p.rel, err)
+	}
+	sc := newSidecar(etag, st, meta)
+	if err := b.writeSidecar(p, sc); err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	return sc.info(relToKey(p.rel), st), nil
+}
+
+// clearEmptyDir makes room for a file at path: an empty directory left
+// there is removed; a non-empty one means the key collides with other
+// keys under it.
+func clearEmptyDir(path string) error {
+	st, err := os.Lstat(path)
+	if err != nil || !st.IsDir() {
+		return nil
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("collides with existing keys under %q: %w", filepath.Base(path)+"/", backend.ErrInvalidKey)
+		}
+		return err
+	}
+	return nil
+}
+
+// sidecarData is the JSON kept beside each object. Size and ModTimeNS pin
+// it to one version of the file: a file changed behind strata's back (or
+// a crash between rename and sidecar write) makes it stale, and the ETag
+// is then recomputed from the bytes.
+type sidecarData struct {
+	ETag               string            `json:"etag"`
+	Size               int64             `json:"size"`
+	ModTimeNS          int64             `json:"mtime_ns"`
+	ContentType        string            `json:"content_type,omitempty"`
+	ContentEncoding    string            `json:"content_encoding,omitempty"`
+	ContentDisposition string            `json:"content_disposition,omitempty"`
+	ContentLanguage    string            `json:"content_language,omitempty"`
+	CacheControl       string            `json:"cache_control,omitempty"`
+	Expires            string            `json:"expires,omitempty"`
+	User               map[string]string `json:"user,omitempty"`
+}
+
+func newSidecar(etag string, st os.FileInfo, m backend.Meta) sidecarData {
+	return sidecarData{
+		ETag: etag, Size: st.Size(), ModTimeNS: st.ModTime().UnixNano(),
+		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding,
+		ContentDisposition: m.ContentDisposition, ContentLanguage: m.ContentLanguage,
+		CacheControl: m.CacheControl, Expires: m.Expires, User: m.User,
+	}
+}
+
+// matches reports whether the sidecar describes this version of the file.
+func (s sidecarData) matches(st os.FileInfo) bool {
+	return s.ETag != "" && s.Size == st.Size() && s.ModTimeNS == st.ModTime().UnixNano()
+}
+
+func (s sidecarData) meta() backend.Meta {
+	return backend.Meta{
+		ContentType: s.ContentType, ContentEncoding: s.ContentEncoding,
+		ContentDisposition: s.ContentDisposition, ContentLanguage: s.ContentLanguage,
+		CacheControl: s.CacheControl, Expires: s.Expires, User: s.User,
+	}
+}
+
+func (s sidecarData) info(key string, st os.FileInfo) backend.ObjectInfo {
+	return backend.ObjectInfo{Key: key, Size: st.Size(), ETag: s.ETag, ModTime: st.ModTime(), Meta: s.meta()}
+}
+
+// writeSidecar stores the sidecar atomically (temp + rename).
+func (b *Backend) writeSidecar(p objPath, sc sidecarData) error {
+	data, err := json.Marshal(sc)
+	if err != nil {
+		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+	}
+	t, err := b.writeTemp(context.Background(), bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+	}
+	defer t.discard()
+	dst := b.sidecar(p)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+	}
+	if err := clearEmptyDir(dst); err != nil {
+		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+	}
+	if err := os.Rename(t.path, dst); err != nil {
+		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+	}
+	t.path = ""
+	return nil
+}
+
+// readSidecar loads the sidecar; ok is false when it is missing or
+// unreadable (the object then has no stored metadata).
+func (b *Backend) readSidecar(p objPath) (sidecarData, bool) {
+	data, err := os.ReadFile(b.sidecar(p))
+	if err != nil {
+		return sidecarData{}, false
+	}
+	var sc sidecarData
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return sidecarData{}, false
+	}
+	return sc, true
+}
+
+// objectInfo describes the open file f of object p. When the sidecar is
+// missing or stale, the ETag is the md5 of the bytes (read from f) and the
+// metadata is empty.
+func (b *Backend) objectInfo(ctx context.Context, p objPath, f *os.File, st os.FileInfo) (backend.ObjectInfo, error) {
+	if sc, ok := b.readSidecar(p); ok && sc.matches(st) {
+		return sc.info(relToKey(p.rel), st), nil
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(f, 0, st.Size())}); err != nil {
+		return backend.ObjectInfo{}, fmt.Errorf("fs %s/%s: hash: %w", p.bucket, p.rel, err)
+	}
+	sc := sidecarData{ETag: hex.EncodeToString(h.Sum(nil))}
+	return sc.info(relToKey(p.rel), st), nil
+}
