@@ -1,0 +1,13 @@
+package gateway
+
+import "context"
+
+// uploadPartCopy handles UploadPart with x-amz-copy-source.
+func (g *Gateway) uploadPartCopy(ctx context.Context, req *request) (*response, error) {
+	return nil, apiErr(ErrNotImplemented)
+}
+
+// completeMultipartUpload handles POST /bucket/key?uploadId=ID.
+func (g *Gateway) completeMultipartUpload(ctx context.Context, req *request) (*response, error) {
+	return nil, apiErr(ErrNotImplemented)
+}
