@@ -54,6 +54,7 @@ const (
 	ErrMalformedTrailer                   ErrorCode = "MalformedTrailerError"
 	ErrRequestTimeout                     ErrorCode = "RequestTimeout"
 	ErrInvalidObjectName                  ErrorCode = "InvalidObjectName"
+	ErrMetadataTooLarge                   ErrorCode = "MetadataTooLarge"
 )
 
 type errorInfo struct {
@@ -105,6 +106,7 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrMalformedTrailer:                   {http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
 	ErrRequestTimeout:                     {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."},
 	ErrInvalidObjectName:                  {http.StatusBadRequest, "The specified object name is not valid."},
+	ErrMetadataTooLarge:                   {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
 }
 
 // APIError is an error destined for the client as S3 error XML.

@@ -1,0 +1,143 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/stratagw/strata/backend"
+	"github.com/stratagw/strata/fsm"
+)
+
+// responseOverrides are the GetObject query arguments that replace a
+// response header (honoured on signed requests only; strata has no
+// anonymous access).
+var responseOverrides = []struct{ query, header string }{
+	{"response-content-type", "Content-Type"},
+	{"response-content-language", "Content-Language"},
+	{"response-expires", "Expires"},
+	{"response-cache-control", "Cache-Control"},
+	{"response-content-disposition", "Content-Disposition"},
+	{"response-content-encoding", "Content-Encoding"},
+}
+
+// getObject is GET /bucket/key.
+func (g *Gateway) getObject(ctx context.Context, req *request) (*response, error) {
+	return g.readObject(ctx, req, true)
+}
+
+// headObject is HEAD /bucket/key: GetObject's headers without the body,
+// answered from the record alone.
+func (g *Gateway) headObject(ctx context.Context, req *request) (*response, error) {
+	return g.readObject(ctx, req, false)
+}
+
+// readObject serves GET and HEAD. The backend read is guarded by the
+// replica's ETag: if the backing object changed after the record was read
+// (a concurrent overwrite or delete), the record is read again once and the
+// read retried; a second mismatch is 503 rather than wrong bytes.
+func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (*response, error) {
+	if err := g.authorize(ctx, req, "s3:GetObject"); err != nil {
+		return nil, err
+	}
+	if err := checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	if _, ok := req.Query["partNumber"]; ok {
+		return nil, apiErrf(ErrNotImplemented, "GetObject with partNumber is not implemented.")
+	}
+	o, err := g.object(ctx, req.Bucket, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := g.objectResponse(ctx, req, o, withBody)
+	if !errors.Is(err, errReplicaChanged) {
+		return resp, err
+	}
+	if err := g.barrier(ctx); err != nil {
+		return nil, err
+	}
+	if o, err = g.localObject(req.Bucket, req.Key); err != nil {
+		return nil, err
+	}
+	resp, err = g.objectResponse(ctx, req, o, withBody)
+	if errors.Is(err, errReplicaChanged) {
+		return nil, &APIError{Code: ErrServiceUnavailable, Message: "The object is being modified. Please retry.", Cause: err}
+	}
+	return resp, err
+}
+
+// errReplicaChanged: the backing object no longer matches the record.
+var errReplicaChanged = errors.New("backing object changed since the record was read")
+
+// objectResponse evaluates preconditions and the range against record o
+// and, for GET, opens the bytes on a replica.
+func (g *Gateway) objectResponse(ctx context.Context, req *request, o fsm.Object, withBody bool) (*response, error) {
+	resp := emptyResponse(http.StatusOK)
+	h := resp.Header
+	h.Set("ETag", quoteETag(o.ETag))
+	h.Set("Last-Modified", o.ModTime.UTC().Format(http.TimeFormat))
+	switch getConditions(req.Header).evaluate(o.ETag, o.ModTime) {
+	case condNotModified:
+		resp.Status = http.StatusNotModified
+		return resp, nil
+	case condPrecondition:
+		return nil, apiErr(ErrPreconditionFailed)
+	}
+	rng, err := parseRange(req.Header.Get("Range"), o.Size)
+	if err != nil {
+		return nil, err
+	}
+	setMetaHeaders(h, o.Meta)
+	h.Set("Accept-Ranges", "bytes")
+	length := o.Size
+	if rng != nil {
+		length = rng.End - rng.Start + 1
+		resp.Status = http.StatusPartialContent
+		h.Set("Content-Range", contentRange(*rng, o.Size))
+	}
+	for _, ov := range responseOverrides {
+		if v := req.Query.Get(ov.query); v != "" {
+			h.Set(ov.header, v)
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	resp.ContentLength = length
+	if !withBody {
+		return resp, nil
+	}
+	body, err := g.openReplica(ctx, o, rng)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = body
+	return resp, nil
+}
+
+// openReplica opens the bytes of o on the first replica that answers.
+func (g *Gateway) openReplica(ctx context.Context, o fsm.Object, rng *backend.Range) (io.ReadCloser, error) {
+	if len(o.Replicas) == 0 {
+		return nil, &APIError{Code: ErrInternalError, Cause: fmt.Errorf("object %s/%s has no replica", o.Bucket, o.Key)}
+	}
+	var lastErr error
+	for _, r := range o.Replicas {
+		be, err := g.backend(ctx, r.BackendID)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		body, _, err := be.GetObject(ctx, r.Bucket, r.Key, rng, r.ETag)
+		switch {
+		case err == nil:
+			return body, nil
+		case errors.Is(err, backend.ErrPreconditionFailed), errors.Is(err, backend.ErrNotFound):
+			lastErr = fmt.Errorf("%w: %s/%s on %s: %w", errReplicaChanged, r.Bucket, r.Key, r.BackendID, err)
+		default:
+			lastErr = fmt.Errorf("read %s/%s on %s: %w", r.Bucket, r.Key, r.BackendID, err)
+		}
+	}
+	return nil, lastErr
+}
