@@ -52,6 +52,10 @@ type Config struct {
 	TrailingLogs      uint64        `yaml:"trailing_logs"`
 	LogLevel          string        `yaml:"log_level"`
 	LogFormat         string        `yaml:"log_format"`
+	// DevBackend adds an fs backend "local" under <data-dir>/fs when a new
+	// cluster is bootstrapped, so a fresh node serves S3 at once; nil
+	// means on.
+	DevBackend *bool `yaml:"dev_backend"`
 }
 
 // Defaults of a node started with no configuration.
@@ -62,7 +66,7 @@ const (
 	DefaultRaftAddr     = ":9100"
 	DefaultGossipAddr   = ":9101"
 	DefaultConsistency  = "strong"
-	DefaultUploadExpiry = 7 * 24 * time.Hour
+	DefaultUploadExpiry = 24 * time.Hour
 	DefaultLogLevel     = "info"
 	DefaultLogFormat    = "text"
 )
@@ -158,6 +162,10 @@ func (c *Config) ApplyDefaults(hostname string) {
 		on := true
 		c.FSLockdown = &on
 	}
+	if c.DevBackend == nil {
+		on := true
+		c.DevBackend = &on
+	}
 }
 
 func setDefault(p *string, v string) {
@@ -165,6 +173,9 @@ func setDefault(p *string, v string) {
 		*p = v
 	}
 }
+
+// WantDevBackend reports whether bootstrap adds the development backend.
+func (c *Config) WantDevBackend() bool { return c.DevBackend == nil || *c.DevBackend }
 
 // Lockdown reports whether fs backends are restricted to the allow-list.
 func (c *Config) Lockdown() bool { return c.FSLockdown == nil || *c.FSLockdown }

@@ -132,8 +132,8 @@ func TestFlagsOverrideFile(t *testing.T) {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"lockdown off", Overrides{DisableFSLockdown: true, Bootstrap: true}, func(t *testing.T, c Config) {
-			if c.Lockdown() || !c.Bootstrap {
+		{"lockdown and dev backend off", Overrides{DisableFSLockdown: true, Bootstrap: true, NoDevBackend: true}, func(t *testing.T, c Config) {
+			if c.Lockdown() || !c.Bootstrap || c.WantDevBackend() {
 				t.Fatalf("%+v", c)
 			}
 		}},
@@ -156,8 +156,8 @@ func TestDefaults(t *testing.T) {
 	c.ApplyDefaults("myhost")
 	want := Config{
 		NodeID: "myhost", DataDir: "strata-data", S3Addr: ":9000", AdminAddr: ":9001", RaftAddr: ":9100",
-		GossipAddr: ":9101", Consistency: "strong", UploadExpiry: 7 * 24 * time.Hour, LogLevel: "info",
-		LogFormat: "text", FSLockdown: ptr(true),
+		GossipAddr: ":9101", Consistency: "strong", UploadExpiry: 24 * time.Hour, LogLevel: "info",
+		LogFormat: "text", FSLockdown: ptr(true), DevBackend: ptr(true),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)

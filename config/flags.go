@@ -17,6 +17,7 @@ type Overrides struct {
 	Domains           []string `name:"domain" help:"Base domain for virtual-hosted-style requests (repeatable)." sep:"none"`
 	FSAllow           []string `name:"fs-allow" help:"Directory under which fs backends may be created (repeatable)." sep:"none"`
 	DisableFSLockdown bool     `name:"disable-fs-lockdown" help:"Allow fs backends anywhere on this node's disk."`
+	NoDevBackend      bool     `name:"no-dev-backend" help:"Do not add the fs backend \"local\" under <data-dir>/fs when bootstrapping."`
 	LogLevel          *string  `name:"log-level" help:"debug, info, warn or error."`
 	LogFormat         *string  `name:"log-format" help:"text or json."`
 }
@@ -46,6 +47,10 @@ func (c *Config) Apply(o Overrides) {
 	}
 	if len(o.FSAllow) > 0 {
 		c.FSAllowedRoots = o.FSAllow
+	}
+	if o.NoDevBackend {
+		off := false
+		c.DevBackend = &off
 	}
 	if o.DisableFSLockdown {
 		off := false
