@@ -6,8 +6,3 @@ import "context"
 func (g *Gateway) uploadPartCopy(ctx context.Context, req *request) (*response, error) {
 	return nil, apiErr(ErrNotImplemented)
 }
-
-// completeMultipartUpload handles POST /bucket/key?uploadId=ID.
-func (g *Gateway) completeMultipartUpload(ctx context.Context, req *request) (*response, error) {
-	return nil, apiErr(ErrNotImplemented)
-}
