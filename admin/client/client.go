@@ -112,7 +112,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = b
 	}
-	req, err := c.newRequest(ctx, method, path, body)
+	req, err := c.NewRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -127,9 +127,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return decodeResponse(resp, out)
 }
 
-// newRequest builds and signs one request. The payload hash is sent in
-// x-amz-content-sha256 too, as S3 clients do.
-func (c *Client) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+// NewRequest builds one signed request for path (e.g. "/v1/backends")
+// with body as its payload, for callers that need the raw answer. The
+// payload hash is sent in x-amz-content-sha256 too, as S3 clients do.
+func (c *Client) NewRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
 	u := *c.base
 	u.Path = c.base.Path + path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
