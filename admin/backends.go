@@ -12,12 +12,9 @@ import (
 
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/backend"
+	"github.com/stratagw/strata/backend/pool"
 	"github.com/stratagw/strata/fsm"
 )
-
-// SecretLabel is the sealbox label of a backend's secret key (backend/pool
-// opens it with the same label).
-func SecretLabel(backendID string) string { return "backend-secret:" + backendID }
 
 // AddBackend validates req, opens the backend and checks it is reachable
 // with the given credentials, and only then commits it together with one
@@ -126,7 +123,7 @@ func (s *Service) newBackendRecord(req api.AddBackend, backingRegions []string) 
 		rec.Path = filepath.Clean(req.Path)
 	}
 	if req.SecretKey != "" {
-		sealed, err := s.d.Box.Seal(SecretLabel(id), []byte(req.SecretKey))
+		sealed, err := s.d.Box.Seal(pool.SecretLabel(id), []byte(req.SecretKey))
 		if err != nil {
 			return fsm.Backend{}, nil, fmt.Errorf("seal backend secret: %w", err)
 		}

@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stratagw/strata/admin/api"
+	"github.com/stratagw/strata/fsm"
+	"github.com/stratagw/strata/iam"
+)
+
+// CredentialFile is the JSON layout of admin-credential.json.
+type CredentialFile struct {
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+// ReadCredentialFile reads an admin credential file.
+func ReadCredentialFile(path string) (CredentialFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return CredentialFile{}, fmt.Errorf("read admin credential: %w", err)
+	}
+	var c CredentialFile
+	if err := json.Unmarshal(b, &c); err != nil {
+		return CredentialFile{}, fmt.Errorf("admin credential file %s: %w", path, err)
+	}
+	if c.AccessKey == "" || c.SecretKey == "" {
+		return CredentialFile{}, fmt.Errorf("admin credential file %s: access_key or secret_key missing", path)
+	}
+	return c, nil
+}
+
+// bootstrap forms the one-voter cluster if there is no raft state, waits
+// until this node leads, and initialises the cluster if that has not
+// happened yet (a crash between bootstrap and init is completed here).
+func (s *Server) bootstrap(ctx context.Context) error {
+	if err := s.node.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	if err := s.node.WaitForLeader(wctx); err != nil {
+		return fmt.Errorf("wait for raft leader: %w", err)
+	}
+	if err := s.node.ReadBarrier(wctx); err != nil {
+		return fmt.Errorf("catch up with the raft log: %w", err)
+	}
+	_, ok, err := s.fsm.Config()
+	if err != nil {
+		return fmt.Errorf("read cluster config: %w", err)
+	}
+	if ok {
+		s.resumeCredential()
+		return nil
+	}
+	return s.initialize(ctx)
+}
+
+// resumeCredential learns the admin key pair on a restart: from Config
+// (checked against the state) or from the credential file.
+func (s *Server) resumeCredential() {
+	if s.accessKey != "" {
+		if _, ok, err := s.fsm.Credential(s.accessKey); err == nil && !ok {
+			s.log.Warn("the configured admin access key is not this cluster's admin credential (that was fixed at bootstrap); it is ignored",
+				"access_key", s.accessKey)
+			s.accessKey, s.secretKey = "", ""
+		}
+		return
+	}
+	c, err := ReadCredentialFile(s.CredentialFile())
+	if err == nil {
+		s.accessKey, s.secretKey = c.AccessKey, c.SecretKey
+	}
+}
+
+// initialize applies InitCluster with a new cluster id and the admin
+// credential, then adds the development backend when asked. A generated
+// credential is written to its file before it is committed, so it cannot
+// be lost to a crash in between.
+func (s *Server) initialize(ctx context.Context) error {
+	now := time.Now().UTC()
+	generated := false
+	if s.accessKey == "" {
+		if err := s.generateCredential(); err != nil {
+			return err
+		}
+		generated = true
+	}
+	cred, err := iam.NewCredential(s.box, s.accessKey, s.secretKey, true, "admin", now)
+	if err != nil {
+		return fmt.Errorf("admin credential: %w", err)
+	}
+	id, err := newClusterID()
+	if err != nil {
+		return err
+	}
+	res, err := s.node.Apply(ctx, fsm.CmdInitCluster, fsm.InitCluster{
+		Config: fsm.ClusterConfig{ClusterID: id, CreatedAt: now},
+		Admin:  cred,
+	})
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		if generated {
+			os.Remove(s.CredentialFile())
+		}
+		return fmt.Errorf("initialise cluster: %w", err)
+	}
+	s.initialized = true
+	s.log.Info("cluster initialised", "cluster_id", id, "admin_access_key", s.accessKey)
+	if s.cfg.DevBackend {
+		return s.addDevBackend(ctx)
+	}
+	return nil
+}
+
+func (s *Server) generateCredential() error {
+	ak, err := iam.GenerateAccessKey()
+	if err != nil {
+		return err
+	}
+	sk, err := iam.GenerateSecretKey()
+	if err != nil {
+		return err
+	}
+	if err := writeCredentialFile(s.CredentialFile(), CredentialFile{AccessKey: ak, SecretKey: sk}); err != nil {
+		return err
+	}
+	s.accessKey, s.secretKey = ak, sk
+	return nil
+}
+
+// writeCredentialFile writes the file atomically with mode 0600.
+func writeCredentialFile(path string, c CredentialFile) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode admin credential: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin-credential-*")
+	if err != nil {
+		return fmt.Errorf("write admin credential: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write admin credential: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write admin credential: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write admin credential: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write admin credential: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write admin credential: %w", err)
+	}
+	return nil
+}
+
+// addDevBackend adds the fs backend under <data-dir>/fs through the admin
+// API's own code path and makes its region the default.
+func (s *Server) addDevBackend(ctx context.Context) error {
+	root := s.devRoot()
+	if err := os.MkdirAll(root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create dev backend root: %w", err)
+	}
+	be, err := s.adminSvc.AddBackend(ctx, api.AddBackend{Name: DevBackendName, Type: "fs", Path: root})
+	if err != nil {
+		return fmt.Errorf("add dev backend: %w", err)
+	}
+	if len(be.Regions) > 0 {
+		if err := s.adminSvc.SetDefaultRegion(ctx, be.Regions[0]); err != nil {
+			return fmt.Errorf("set default region: %w", err)
+		}
+	}
+	s.log.Info("development backend added", "name", be.Name, "path", root, "regions", be.Regions)
+	return nil
+}
+
+func newClusterID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate cluster id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
