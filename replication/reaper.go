@@ -46,6 +46,8 @@ const (
 	// backlog does not hold one bbolt read transaction (and memory) for
 	// long; the next pass picks up the rest.
 	reapBatch = 1000
+	// leaderPoll is how often Run checks whether this node became leader.
+	leaderPoll = time.Second
 )
 
 // UploadReaperOptions tunes the upload reaper. Zero values mean the defaults.
@@ -92,24 +94,38 @@ func NewUploadReaper(state fsm.Reader, cluster Cluster, backends Backends, opts 
 	}
 }
 
-// Run sweeps every Interval until ctx is done. Passes on a follower do
-// nothing, so every node may run the reaper and only the leader acts.
+// Run sweeps until ctx is done: as soon as this node is (or becomes) the
+// leader, then every Interval while it stays leader. Passes on a follower
+// do nothing, so every node may run the reaper and only the leader acts;
+// a new leader sweeps at once instead of waiting a full interval.
 func (r *UploadReaper) Run(ctx context.Context) {
-	t := time.NewTicker(r.opts.Interval)
+	t := time.NewTicker(min(r.opts.Interval, leaderPoll))
 	defer t.Stop()
+	var last time.Time
+	wasLeader := false
 	for {
-		if r.cluster.IsLeader() {
-			if n, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
-				r.log.Warn("sweep failed", "aborted", n, "err", err)
-			} else if n > 0 {
-				r.log.Info("aborted expired uploads", "count", n)
-			}
+		leader := r.cluster.IsLeader()
+		if leader && (!wasLeader || time.Since(last) >= r.opts.Interval) {
+			last = time.Now()
+			r.sweepAndLog(ctx)
 		}
+		wasLeader = leader
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sweepAndLog runs one pass and logs its outcome.
+func (r *UploadReaper) sweepAndLog(ctx context.Context) {
+	n, err := r.Sweep(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.log.Warn("sweep failed", "aborted", n, "err", err)
+	case n > 0:
+		r.log.Info("aborted expired uploads", "count", n)
 	}
 }
 
