@@ -427,3 +427,45 @@ func TestGetRangeBeyondObject(t *testing.T) {
 		t.Fatalf("clamped range = %q", data)
 	}
 }
+
+// Concurrent writers and deleters in the same directories: a delete that
+// prunes a directory must not make a concurrent put fail or misplace data.
+func TestConcurrentPutDeleteSameDirs(t *testing.T) {
+	b, _ := newFS(t)
+	ctx := context.Background()
+	const workers, rounds = 8, 40
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range rounds {
+				key := "shared/dir/k" + strings.Repeat("x", w)
+				data := strings.Repeat("d", i+1)
+				if _, err := b.PutObject(ctx, "bkt", key, strings.NewReader(data), int64(len(data)), backend.Meta{}); err != nil {
+					errs <- err
+					return
+				}
+				info, err := b.HeadObject(ctx, "bkt", key)
+				if err != nil || info.Size != int64(len(data)) || info.ETag != md5hex(data) {
+					errs <- errors.Join(errors.New("head after put: wrong object"), err)
+					return
+				}
+				if err := b.DeleteObject(ctx, "bkt", key); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers { // wait for all before failing: they write into t.TempDir
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	if got := listKeys(t, b); len(got) != 0 {
+		t.Fatalf("left behind: %q", got)
+	}
+}

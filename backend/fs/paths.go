@@ -161,7 +161,7 @@ func prepareParent(p objPath) error {
 	if err := checkResolved(p, existing); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := mkdirAll(parent); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("key path %s/%s: a prefix of it is an existing object: %w", p.bucket, filepath.ToSlash(p.rel), backend.ErrInvalidKey)
 		}

@@ -98,6 +98,24 @@ func (b *Backend) writeTempHashed(ctx context.Context, size int64, h hash.Hash, 
 	return t, nil
 }
 
+// maxRenameAttempts bounds the retries of a rename whose target directory
+// was pruned by a concurrent delete between creating it and renaming.
+const maxRenameAttempts = 10
+
+// mkdirAll is os.MkdirAll that tolerates a concurrent delete pruning the
+// directories it is creating (MkdirAll then fails with ENOENT or EEXIST;
+// a file in the way gives ENOTDIR and is returned at once).
+func mkdirAll(path string) error {
+	var err error
+	for attempt := 0; attempt < maxRenameAttempts; attempt++ {
+		err = os.MkdirAll(path, 0o755)
+		if err == nil || !(errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist)) {
+			return err
+		}
+	}
+	return err
+}
+
 // install renames a temp file into place as p's object and writes its
 // sidecar. etag is the object's ETag (hex md5, or md5-of-md5s-N).
 func (b *Backend) install(p objPath, t *temp, etag string, meta backend.Meta) (backend.ObjectInfo, error) {
@@ -105,8 +123,11 @@ func (b *Backend) install(p objPath, t *temp, etag string, meta backend.Meta) (b
 	// A concurrent delete may prune a directory between prepareParent
 	// and the rename; retry a few times before giving up.
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = prepareParent(p); err != nil {
+	for attempt := 0; attempt < maxRenameAttempts; attempt++ {
+		if err = prepareParent(p); errors.Is(err, backend.ErrNotFound) {
+			continue // pruned right after it was created
+		}
+		if err != nil {
 			return backend.ObjectInfo{}, err
 		}
 		if err = clearEmptyDir(dst); err != nil {
@@ -115,6 +136,9 @@ func (b *Backend) install(p objPath, t *temp, etag string, meta backend.Meta) (b
 		if err = os.Rename(t.path, dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
+	}
+	if errors.Is(err, backend.ErrNotFound) {
+		return backend.ObjectInfo{}, err
 	}
 	if err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("fs install %s/%s: %w", p.bucket, p.rel, err)
@@ -206,17 +230,23 @@ func (b *Backend) writeSidecar(p objPath, sc sidecarData) error {
 	}
 	defer t.discard()
 	dst := b.sidecar(p)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+	for attempt := 0; ; attempt++ {
+		if err := mkdirAll(filepath.Dir(dst)); err != nil {
+			return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+		}
+		if err := clearEmptyDir(dst); err != nil {
+			return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+		}
+		err := os.Rename(t.path, dst)
+		if err == nil {
+			t.path = ""
+			return nil
+		}
+		// A concurrent delete may have pruned the directory.
+		if !errors.Is(err, fs.ErrNotExist) || attempt == maxRenameAttempts-1 {
+			return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
+		}
 	}
-	if err := clearEmptyDir(dst); err != nil {
-		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
-	}
-	if err := os.Rename(t.path, dst); err != nil {
-		return fmt.Errorf("fs sidecar %s/%s: %w", p.bucket, p.rel, err)
-	}
-	t.path = ""
-	return nil
 }
 
 // readSidecar loads the sidecar; ok is false when it is missing or
