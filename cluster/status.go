@@ -57,7 +57,7 @@ func (n *Node) Ready() bool {
 	if n.check() != nil {
 		return false
 	}
-	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+	if addr, _ := n.raft.LeaderWithID(); addr == "" || n.cfg.FSM.Fatal() != nil {
 		return false
 	}
 	done, err := n.appliedThrough(n.raft.CommitIndex())
