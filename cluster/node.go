@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // storeOpenTimeout bounds the wait for raft.db's file lock, so a second
@@ -130,7 +131,7 @@ func (n *Node) openStores(hlog hclog.Logger) error {
 		Path:        path,
 		BoltOptions: &bbolt.Options{Timeout: storeOpenTimeout, NoFreelistSync: true},
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("cluster: open %s: file is locked (is another strata using this data directory?): %w", path, err)
 	}
 	if err != nil {
