@@ -136,9 +136,9 @@ func bucketRecord(name string) fsm.Bucket {
 func objectRecord(bucket, key string, i int) fsm.Object {
 	return fsm.Object{
 		Bucket: bucket, Key: key, Size: int64(i), ETag: fmt.Sprintf("%032x", i),
-		Meta:    fsm.ObjectMeta{ContentType: "text/plain", UserMeta: map[string]string{"n": fmt.Sprint(i)}},
-		Owner:   "ADMIN",
-		ModTime: epoch.Add(time.Duration(i) * time.Millisecond),
+		Meta:     fsm.ObjectMeta{ContentType: "text/plain", UserMeta: map[string]string{"n": fmt.Sprint(i)}},
+		Owner:    "ADMIN",
+		ModTime:  epoch.Add(time.Duration(i) * time.Millisecond),
 		Replicas: []fsm.Replica{{BackendID: "be-000000000001", Bucket: bucket + "-0001", Key: key, ETag: fmt.Sprintf("%032x", i)}},
 	}
 }
