@@ -174,6 +174,7 @@ func testPutGetHeadDelete(t *testing.T, b backend.Backend) {
 		ContentDisposition: `attachment; filename="x.bin"`,
 		ContentLanguage:    "en",
 		CacheControl:       "max-age=60",
+		Expires:            "Wed, 21 Oct 2026 07:28:00 GMT",
 		User:               map[string]string{"color": "blue", "owner-id": "42"},
 	}
 	info := put(t, b, bucket, "photos/2024/x.bin", data, meta)

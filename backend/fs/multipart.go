@@ -137,13 +137,12 @@ func (b *Backend) UploadPartCopy(ctx context.Context, bucket, key, uploadID stri
 	if err != nil {
 		return "", fmt.Errorf("fs upload part copy: %w", err)
 	}
-	rc, _, err := b.GetObject(ctx, srcBucket, srcKey, rng, "")
+	sec, _, err := b.openSection(ctx, srcBucket, srcKey, rng, "")
 	if err != nil {
 		return "", fmt.Errorf("fs upload part copy: %w", err)
 	}
-	defer rc.Close()
-	size := rc.(fileSection).Size()
-	t, err := b.writeTemp(ctx, rc, size)
+	defer sec.Close()
+	t, err := b.writeTemp(ctx, sec, sec.Size())
 	if err != nil {
 		return "", fmt.Errorf("fs upload part copy %d of %s: %w", n, uploadID, err)
 	}

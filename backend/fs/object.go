@@ -79,24 +79,33 @@ func (s fileSection) Close() error { return s.f.Close() }
 // bound to the file version whose ETag was checked against ifMatch, even
 // if the object is replaced while it is being read.
 func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backend.Range, ifMatch string) (io.ReadCloser, backend.ObjectInfo, error) {
+	sec, info, err := b.openSection(ctx, bucket, key, rng, ifMatch)
+	if err != nil {
+		return nil, backend.ObjectInfo{}, err
+	}
+	return sec, info, nil
+}
+
+// openSection opens the (range of the) object after the If-Match check.
+func (b *Backend) openSection(ctx context.Context, bucket, key string, rng *backend.Range, ifMatch string) (fileSection, backend.ObjectInfo, error) {
 	p, f, st, err := b.openObject(ctx, bucket, key)
 	if err != nil {
-		return nil, backend.ObjectInfo{}, fmt.Errorf("fs get: %w", err)
+		return fileSection{}, backend.ObjectInfo{}, fmt.Errorf("fs get: %w", err)
 	}
 	info, err := b.objectInfo(ctx, p, f, st)
 	if err != nil {
 		_ = f.Close()
-		return nil, backend.ObjectInfo{}, fmt.Errorf("fs get: %w", err)
+		return fileSection{}, backend.ObjectInfo{}, fmt.Errorf("fs get: %w", err)
 	}
 	if ifMatch != "" && strings.Trim(ifMatch, `"`) != info.ETag {
 		_ = f.Close()
-		return nil, backend.ObjectInfo{}, fmt.Errorf("fs get %s/%s: etag %s, want %s: %w", bucket, key, info.ETag, ifMatch, backend.ErrPreconditionFailed)
+		return fileSection{}, backend.ObjectInfo{}, fmt.Errorf("fs get %s/%s: etag %s, want %s: %w", bucket, key, info.ETag, ifMatch, backend.ErrPreconditionFailed)
 	}
 	off, n := int64(0), info.Size
 	if rng != nil {
 		if rng.Start < 0 || rng.Start > rng.End || rng.Start >= info.Size {
 			_ = f.Close()
-			return nil, backend.ObjectInfo{}, fmt.Errorf("fs get %s/%s: range %d-%d outside object of %d bytes", bucket, key, rng.Start, rng.End, info.Size)
+			return fileSection{}, backend.ObjectInfo{}, fmt.Errorf("fs get %s/%s: range %d-%d outside object of %d bytes", bucket, key, rng.Start, rng.End, info.Size)
 		}
 		off, n = rng.Start, min(rng.End, info.Size-1)-rng.Start+1
 	}
