@@ -15,6 +15,7 @@ import (
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/fsm"
 	"github.com/stratagw/strata/iam"
+	"github.com/stratagw/strata/internal/sealbox"
 )
 
 // CredentialFile is the JSON layout of admin-credential.json.
@@ -59,27 +60,36 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("read cluster config: %w", err)
 	}
 	if ok {
-		s.resumeCredential()
-		return nil
+		return s.resumeCredential(ctx)
 	}
 	return s.initialize(ctx)
 }
 
 // resumeCredential learns the admin key pair on a restart: from Config
-// (checked against the state) or from the credential file.
-func (s *Server) resumeCredential() {
-	if s.accessKey != "" {
-		if _, ok, err := s.fsm.Credential(s.accessKey); err == nil && !ok {
-			s.log.Warn("the configured admin access key is not this cluster's admin credential (that was fixed at bootstrap); it is ignored",
-				"access_key", s.accessKey)
-			s.accessKey, s.secretKey = "", ""
+// (checked against the state) or from the credential file. Unsealing it
+// also proves the cluster key is the one this data directory was sealed
+// with; a wrong key fails the start instead of every request.
+func (s *Server) resumeCredential(ctx context.Context) error {
+	if s.accessKey == "" {
+		if c, err := ReadCredentialFile(s.CredentialFile()); err == nil {
+			s.accessKey, s.secretKey = c.AccessKey, c.SecretKey
 		}
-		return
 	}
-	c, err := ReadCredentialFile(s.CredentialFile())
-	if err == nil {
-		s.accessKey, s.secretKey = c.AccessKey, c.SecretKey
+	if s.accessKey == "" {
+		return nil
 	}
+	_, secret, ok, err := s.creds.Lookup(ctx, s.accessKey)
+	switch {
+	case errors.Is(err, sealbox.ErrOpen):
+		return fmt.Errorf("the cluster key does not open this data directory's secrets (it was bootstrapped with another key): %w", err)
+	case err != nil:
+		return fmt.Errorf("check admin credential: %w", err)
+	case !ok || secret != s.secretKey:
+		s.log.Warn("the configured admin credential is not this cluster's admin credential (that was fixed at bootstrap); it is ignored",
+			"access_key", s.accessKey)
+		s.accessKey, s.secretKey = "", ""
+	}
+	return nil
 }
 
 // initialize applies InitCluster with a new cluster id and the admin

@@ -20,7 +20,7 @@ import (
 // adminCmd groups the admin API clients. Its flags are accepted after any
 // sub-command (`strata admin backend list --json`).
 type adminCmd struct {
-	URL  string `name:"url" env:"STRATA_ADMIN_URL" default:"${admin_url}" help:"Admin API of a node (env STRATA_ADMIN_URL)."`
+	URL  string `name:"url" env:"STRATA_ADMIN_URL" default:"${admin_url}" help:"Admin API of a node."`
 	JSON bool   `name:"json" help:"Print machine-readable JSON."`
 
 	Backend backendCmd `cmd:"" help:"Storage backends."`
@@ -115,7 +115,7 @@ type backendAddCmd struct {
 	Endpoint  string `name:"endpoint" help:"s3: endpoint URL."`
 	Region    string `name:"region" help:"s3: region."`
 	AccessKey string `name:"access-key" help:"s3: access key."`
-	SecretKey string `name:"secret-key" env:"STRATA_BACKEND_SECRET_KEY" help:"s3: secret key (env STRATA_BACKEND_SECRET_KEY keeps it out of ps)."`
+	SecretKey string `name:"secret-key" env:"STRATA_BACKEND_SECRET_KEY" help:"s3: secret key (prefer the environment variable: it keeps the key out of ps)."`
 	PathStyle bool   `name:"path-style" help:"s3: path-style addressing."`
 }
 

@@ -25,6 +25,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if p := os.Getenv("STRATA_BINARY"); p != "" { // built by `make test-e2e`
+		binary = p
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "strata-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

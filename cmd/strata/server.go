@@ -64,6 +64,7 @@ func (c *serverCmd) Run(e env) error {
 	}
 	printBanner(e.stdout, cfg, srv)
 	<-ctx.Done()
+	stop() // a second Ctrl-C during shutdown kills the process
 	logger.Info("shutting down")
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
