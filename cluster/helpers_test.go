@@ -15,9 +15,13 @@ import (
 	"github.com/stratagw/strata/fsm"
 )
 
-// testLogger keeps raft's chatter out of test output unless it matters.
+// testLogger keeps raft's chatter (peers going away is the point of some
+// tests) out of test output; STRATA_TEST_LOG=1 shows it.
 func testLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	if os.Getenv("STRATA_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // testNode is a real node on loopback with its FSM, both closed on cleanup.
