@@ -84,8 +84,10 @@ type Auth struct {
 	// Anonymous is true when the request carried no signature at all.
 	Anonymous bool
 	// Body replaces r.Body: it yields the decoded payload and returns an
-	// *Error (never io.EOF) when the payload fails verification. The payload
-	// is verified only once Body has returned io.EOF.
+	// *Error (never io.EOF) when the payload fails verification. It holds
+	// back the last payload byte until every check passed, so a consumer
+	// that received the whole payload (even without reading to io.EOF)
+	// received a verified one; committing still belongs after io.EOF.
 	Body io.ReadCloser
 	// DecodedContentLength is the payload length, -1 if unknown.
 	DecodedContentLength int64
