@@ -165,6 +165,9 @@ func (g *Gateway) streamCopy(ctx context.Context, r fsm.Replica, size int64, dst
 	}
 	defer rc.Close()
 	body := newVerifyingReader(rc, size, nil)
+	if err := body.VerifyEmpty(); err != nil {
+		return backend.ObjectInfo{}, "", err
+	}
 	info, err := dstBE.PutObject(ctx, dstBucket, dstKey, body, size, backendMeta(meta))
 	if err != nil {
 		if f := body.Failure(); f != nil {

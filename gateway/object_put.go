@@ -75,6 +75,9 @@ func (g *Gateway) putObject(ctx context.Context, req *request) (*response, error
 	unlock := g.locks.lock(req.Bucket, req.Key)
 	defer unlock()
 	body := newVerifyingReader(req.Body, size, wantMD5)
+	if err := body.VerifyEmpty(); err != nil {
+		return nil, err
+	}
 	info, err := be.PutObject(ctx, bb.Name, req.Key, body, size, backendMeta(meta))
 	if err != nil {
 		if f := body.Failure(); f != nil {

@@ -29,18 +29,21 @@ func parseContentMD5(h http.Header) ([]byte, error) {
 }
 
 // verifyingReader passes exactly size bytes of a (SigV4-verified) request
-// body through while computing their MD5. When the last byte has been
-// read it drains the underlying body to its end (so the SigV4 layer checks
-// the payload hash or final chunk signature) and compares the Content-MD5;
-// a mismatch is returned together with the last bytes INSTEAD of io.EOF,
-// so a backend copying from it fails and discards the write rather than
-// committing a corrupt object.
+// body through while computing their MD5. It withholds the last byte until
+// it has drained the underlying body to its end (so the SigV4 layer has
+// checked the payload hash or final chunk signature) and compared the
+// Content-MD5: a consumer never receives a complete payload that failed
+// verification, whatever way it reads (io.ReadFull and io.CopyN drop an
+// error that arrives together with the last bytes). On failure the error
+// is returned in place of the last byte, so a backend copying from it
+// fails and discards the write rather than storing a corrupt object.
 type verifyingReader struct {
 	r         io.Reader
 	remaining int64
 	md5       hash.Hash
 	wantMD5   []byte
-	err       error // sticky: io.EOF once verified, else the failure
+	verified  bool
+	err       error // sticky: io.EOF after the last byte, else the failure
 }
 
 // newVerifyingReader wraps body; wantMD5 may be nil.
@@ -54,29 +57,73 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	if v.remaining == 0 {
-		v.err = v.finish()
-		return 0, v.err
+		// An empty body (or a consumer reading past the end).
+		if !v.verified {
+			if err := v.finish(); err != nil {
+				v.err = err
+				return 0, err
+			}
+		}
+		v.err = io.EOF
+		return 0, io.EOF
 	}
-	if int64(len(p)) > v.remaining {
-		p = p[:v.remaining]
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if v.remaining == 1 {
+		return v.readLast(p)
+	}
+	if int64(len(p)) > v.remaining-1 {
+		p = p[:v.remaining-1]
 	}
 	n, err := v.r.Read(p)
 	v.md5.Write(p[:n])
 	v.remaining -= int64(n)
-	switch {
-	case err == io.EOF && v.remaining > 0, errors.Is(err, io.ErrUnexpectedEOF):
-		err = &APIError{Code: ErrIncompleteBody, Cause: err}
-	case err == io.EOF || (err == nil && v.remaining == 0):
-		err = v.finish()
-	}
 	if err != nil {
-		v.err = err
+		v.err = v.bodyError(err)
+		if n > 0 {
+			// Hand over what was read; the failure comes next.
+			return n, nil
+		}
+		return 0, v.err
 	}
-	return n, err
+	return n, nil
 }
 
-// finish checks that the body ends here and that the digests match. It
-// returns io.EOF when everything holds.
+// readLast reads the final byte, verifies everything and only then
+// releases it.
+func (v *verifyingReader) readLast(p []byte) (int, error) {
+	var last [1]byte
+	for {
+		n, err := v.r.Read(last[:])
+		if n == 1 {
+			break
+		}
+		if err != nil {
+			v.err = v.bodyError(err)
+			return 0, v.err
+		}
+	}
+	v.md5.Write(last[:])
+	v.remaining = 0
+	if err := v.finish(); err != nil {
+		v.err = err
+		return 0, err
+	}
+	p[0] = last[0]
+	return 1, nil
+}
+
+// bodyError maps an error of the underlying body met before the declared
+// size was reached.
+func (v *verifyingReader) bodyError(err error) error {
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &APIError{Code: ErrIncompleteBody, Cause: err}
+	}
+	return err
+}
+
+// finish checks that the body ends here and that the digests match.
 func (v *verifyingReader) finish() error {
 	var probe [1]byte
 	for {
@@ -94,11 +141,25 @@ func (v *verifyingReader) finish() error {
 	if v.wantMD5 != nil && !bytes.Equal(v.md5.Sum(nil), v.wantMD5) {
 		return apiErr(ErrBadDigest)
 	}
-	return io.EOF
+	v.verified = true
+	return nil
+}
+
+// VerifyEmpty runs the end-of-body checks of a zero-length body up front:
+// a backend storing an empty object need not read at all, and the checks
+// must hold before anything is stored.
+func (v *verifyingReader) VerifyEmpty() error {
+	if v.remaining != 0 {
+		return nil
+	}
+	if _, err := v.Read(make([]byte, 1)); err != io.EOF {
+		return err
+	}
+	return nil
 }
 
 // Verified reports whether the whole body was read and every check held.
-func (v *verifyingReader) Verified() bool { return v.err == io.EOF }
+func (v *verifyingReader) Verified() bool { return v.verified && v.remaining == 0 }
 
 // Failure is the verification or body read error, if one happened. It
 // takes precedence over the error a backend reports for the same failed
