@@ -201,3 +201,23 @@ func TestCABundle(t *testing.T) {
 		t.Fatal("New with a missing AWS_CA_BUNDLE succeeded")
 	}
 }
+
+// The client is configured only from backend.Config: AWS_* variables and
+// ~/.aws must not redirect or break it.
+func TestEnvironmentDoesNotLeakIn(t *testing.T) {
+	srv := testenv.Versitygw(t)
+	t.Setenv("AWS_PROFILE", "no-such-profile")
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")
+	t.Setenv("AWS_REGION", "eu-west-9")
+	t.Setenv("AWS_ACCESS_KEY_ID", "wrong")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/missing")
+	b := open(t, srv)
+	if err := b.Check(context.Background()); err != nil {
+		t.Fatalf("Check with a hostile AWS_* environment: %v", err)
+	}
+	if r := b.Regions(); len(r) != 1 || r[0] != srv.Region {
+		t.Fatalf("Regions = %v, want [%s]", r, srv.Region)
+	}
+}
