@@ -401,3 +401,34 @@ func TestBodyMustMatchSignature(t *testing.T) {
 		t.Fatalf("backends: %v", got)
 	}
 }
+
+// TestNotReady: a node that has neither raft state nor a bootstrap flag
+// has no leader; /health still answers, /ready says why it is not ready.
+func TestNotReady(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := server.Start(ctx, server.Config{
+		NodeID: "n1", DataDir: t.TempDir(),
+		S3Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		ClusterKey: []byte("0123456789abcdef0123456789abcdef"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for path, want := range map[string]int{"/health": 200, "/ready": 503} {
+		resp, err := http.Get(srv.AdminURL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st api.Status
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("%s: %d %+v %v", path, resp.StatusCode, st, err)
+		}
+		if want == 503 && (st.Status != "unavailable" || !strings.Contains(st.Reason, "leader")) {
+			t.Fatalf("%s: %+v", path, st)
+		}
+	}
+}

@@ -257,3 +257,22 @@ func TestResolveClusterKey(t *testing.T) {
 		}
 	})
 }
+
+// TestExampleConfig keeps the shipped example valid.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(b, env(map[string]string{"HOSTNAME": "node-a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyDefaults("unused")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != "node-a" || c.WantDevBackend() || !c.Lockdown() || c.UploadExpiry != 24*time.Hour || c.LogFormat != "json" {
+		t.Fatalf("%+v", c)
+	}
+}
