@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -430,5 +431,39 @@ func TestNotReady(t *testing.T) {
 		if want == 503 && (st.Status != "unavailable" || !strings.Contains(st.Reason, "leader")) {
 			t.Fatalf("%s: %+v", path, st)
 		}
+	}
+}
+
+// TestUnsignedPayloadRefusedForWrites: a signature over UNSIGNED-PAYLOAD
+// does not protect the body, so it may read but not change state.
+func TestUnsignedPayloadRefusedForWrites(t *testing.T) {
+	n := startNode(t)
+	send := func(method, path, body string) (int, string) {
+		req, err := http.NewRequest(method, n.srv.AdminURL()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		creds := aws.Credentials{AccessKeyID: adminAK, SecretAccessKey: adminSK}
+		if err := v4.NewSigner().SignHTTP(ctxT(t), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := send(http.MethodGet, "/v1/backends", ""); status != http.StatusOK {
+		t.Fatalf("GET: %d %s", status, body)
+	}
+	status, body := send(http.MethodPost, "/v1/backends", `{"name":"x","type":"fs","path":"`+n.allowed+`"}`)
+	if status != http.StatusForbidden || !strings.Contains(body, "must sign their payload") {
+		t.Fatalf("POST: %d %s", status, body)
+	}
+	if got := backendNames(t, n); len(got) != 1 {
+		t.Fatalf("backends: %v", got)
 	}
 }

@@ -145,6 +145,10 @@ func (h *Handler) authenticate(r *http.Request) ([]byte, error) {
 		return nil, errf(http.StatusForbidden, api.CodeAccessDenied, "admin API requests must be signed with the admin credential")
 	}
 	defer auth.Body.Close()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !payloadSigned(auth.PayloadHash) {
+		return nil, errf(http.StatusForbidden, api.CodeAccessDenied,
+			"admin API requests that change state must sign their payload (x-amz-content-sha256 %q)", auth.PayloadHash)
+	}
 	id, _, ok, err := h.d.Credentials.Lookup(r.Context(), auth.AccessKey)
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: %w", auth.AccessKey, err)
@@ -160,6 +164,16 @@ func (h *Handler) authenticate(r *http.Request) ([]byte, error) {
 		return nil, invalid("request body is larger than %d bytes", maxBody)
 	}
 	return body, nil
+}
+
+// payloadSigned reports whether the signature covers the body: an
+// unsigned payload could be altered in transit without breaking it.
+func payloadSigned(hash string) bool {
+	switch hash {
+	case sigv4.UnsignedPayload, sigv4.StreamingUnsignedTrailer:
+		return false
+	}
+	return hash != ""
 }
 
 // denied maps a verification failure to a 403 (the admin API answers
