@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrClosed is returned by reads after Close (or after a Restore that could
@@ -90,7 +91,7 @@ func openDB(path string) (*bolt.DB, uint64, error) {
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, 0, fmt.Errorf("fsm: open %s: file is locked by another process (is another strata using this data directory?): %w", path, err)
 	}
 	if err != nil {
