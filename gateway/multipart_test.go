@@ -394,6 +394,9 @@ func TestMultipartErrors(t *testing.T) {
 		if _, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(b), Key: aws.String(strings.Repeat("k", 1025))}); errorCode(err) != "KeyTooLongError" {
 			t.Errorf("create with a 1025-byte key: %v", err)
 		}
+		if _, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(b), Key: aws.String("a/../../escape")}); errorCode(err) != "InvalidObjectName" {
+			t.Errorf("create with a key escaping the fs root: %v", err)
+		}
 		if _, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("no-such-bucket")}); errorCode(err) != "NoSuchBucket" {
 			t.Errorf("list uploads of a missing bucket: %v", err)
 		}
