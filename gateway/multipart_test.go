@@ -385,6 +385,21 @@ func TestMultipartErrors(t *testing.T) {
 		if err != nil || len(lp.Parts) != 0 {
 			t.Errorf("parts recorded after rejected uploads: %+v, %v", lp.Parts, err)
 		}
+		// Nor did the backend keep them: the staging dir holds only the
+		// upload's own descriptor.
+		u, ok, err := s.srv.State().Upload(id)
+		if err != nil || !ok {
+			t.Fatalf("upload record: %v %v", ok, err)
+		}
+		staged, err := os.ReadDir(filepath.Join(s.dir, "fs", ".strata", "multipart", u.BackendUploadID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range staged {
+			if strings.HasPrefix(e.Name(), "part.") {
+				t.Errorf("backend kept rejected part file %s", e.Name())
+			}
+		}
 	})
 
 	t.Run("missing bucket and bad key", func(t *testing.T) {
