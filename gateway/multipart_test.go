@@ -226,11 +226,16 @@ func TestMultipartUploaderManager(t *testing.T) {
 				o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenSupported
 			})
 			data := randomBytes(7, 40*mib+333)
+			// manager.Uploader is deprecated in favour of a separate
+			// transfermanager module, but it is what most deployed Go
+			// clients still use, so it is the one to stay compatible with.
+			//lint:ignore SA1019 testing the uploader clients actually use
 			up := manager.NewUploader(client, func(u *manager.Uploader) {
 				u.PartSize = 5 * mib
 				u.Concurrency = 4
 				u.LeavePartsOnError = false
 			})
+			//lint:ignore SA1019 see above
 			out, err := up.Upload(context.Background(), &s3.PutObjectInput{
 				Bucket: aws.String(tg.bucket), Key: aws.String("managed.bin"), Body: bytes.NewReader(data)})
 			if err != nil {
