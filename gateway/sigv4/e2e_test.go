@@ -97,12 +97,12 @@ func TestS3ClientEndToEnd(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		name := map[bool]string{false: "http", true: "https"}[useTLS]
 		t.Run(name, func(t *testing.T) {
-			os := &objectServer{v: NewVerifier(testLookup, Options{}), objs: map[string][]byte{}, modes: map[string]string{}}
+			objs := &objectServer{v: NewVerifier(testLookup, Options{}), objs: map[string][]byte{}, modes: map[string]string{}}
 			var srv *httptest.Server
 			if useTLS {
-				srv = httptest.NewTLSServer(os)
+				srv = httptest.NewTLSServer(objs)
 			} else {
-				srv = httptest.NewServer(os)
+				srv = httptest.NewServer(objs)
 			}
 			t.Cleanup(srv.Close)
 			client := newS3Client(srv, testSecret)
@@ -134,9 +134,9 @@ func TestS3ClientEndToEnd(t *testing.T) {
 					if !bytes.Equal(got, payload) {
 						t.Fatalf("%s %q: stored %d bytes, want %d", kind, key, len(got), len(payload))
 					}
-					os.mu.Lock()
-					mode := os.modes["/bucket/"+key]
-					os.mu.Unlock()
+					objs.mu.Lock()
+					mode := objs.modes["/bucket/"+key]
+					objs.mu.Unlock()
 					hash, sum, _ := strings.Cut(mode, " ")
 					if useTLS && hash != StreamingUnsignedTrailer || !useTLS && !isSHA256Hex(hash) || sum != "x-amz-checksum-crc32" {
 						t.Fatalf("%s %q: the SDK used payload mode %q", kind, key, mode)
@@ -160,6 +160,34 @@ func TestS3ClientEndToEnd(t *testing.T) {
 				t.Fatalf("presigned GET: %d, %d bytes", resp.StatusCode, len(got))
 			}
 
+			putURL, err := s3.NewPresignClient(client).PresignPutObject(ctx,
+				&s3.PutObjectInput{Bucket: aws.String("bucket"), Key: aws.String("presigned put")},
+				s3.WithPresignExpires(10*time.Minute))
+			if err != nil {
+				t.Fatalf("presign put: %v", err)
+			}
+			req, err := http.NewRequest(putURL.Method, putURL.URL, bytes.NewReader(payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, vs := range putURL.SignedHeader {
+				if !strings.EqualFold(k, "Host") {
+					req.Header[k] = vs
+				}
+			}
+			resp, err = srv.Client().Do(req)
+			if err != nil {
+				t.Fatalf("PUT presigned: %v", err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			objs.mu.Lock()
+			stored := objs.objs["/bucket/presigned put"]
+			objs.mu.Unlock()
+			if resp.StatusCode != 200 || !bytes.Equal(stored, payload) {
+				t.Fatalf("presigned PUT: %d %s, stored %d bytes", resp.StatusCode, msg, len(stored))
+			}
+
 			_, err = newS3Client(srv, "wrong-secret").PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String("bucket"), Key: aws.String("denied"), Body: strings.NewReader("x"),
 			})
@@ -167,10 +195,10 @@ func TestS3ClientEndToEnd(t *testing.T) {
 			if !errors.As(err, &apiErr) || apiErr.ErrorCode() != CodeSignatureDoesNotMatch {
 				t.Fatalf("wrong secret: %v", err)
 			}
-			os.mu.Lock()
-			_, stored := os.objs["/bucket/denied"]
-			os.mu.Unlock()
-			if stored {
+			objs.mu.Lock()
+			_, denied := objs.objs["/bucket/denied"]
+			objs.mu.Unlock()
+			if denied {
 				t.Fatalf("a request with a wrong signature stored an object")
 			}
 		})
