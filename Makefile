@@ -24,7 +24,7 @@ export STRATA_VERSITYGW := $(VERSITYGW)
 # Core packages run under the race detector; the black-box tests (e2e) start
 # the real binary and run without it.
 CORE_PKGS := ./fsm/... ./cluster/... ./backend/... ./gateway/... ./iam/... ./admin/... \
-             ./replication/... ./internal/... ./server/... ./kms/...
+             ./replication/... ./internal/... ./server/... ./config/...
 FUZZTIME  ?= 5s
 LONG_FUZZTIME ?= 2m
 
