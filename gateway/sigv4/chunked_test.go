@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // testChunks are three chunks of distinct content: 64 KiB, 64 KiB, 100 B.
@@ -326,5 +327,37 @@ func flipHex(b []byte, i int) {
 		b[i] = '1'
 	} else {
 		b[i] = '0'
+	}
+}
+
+// Signed aws-chunked through a real net/http server, with Content-Length and
+// with Transfer-Encoding: chunked underneath.
+func TestSignedStreamingOverTheWire(t *testing.T) {
+	srv := verifyServer(t, NewVerifier(testLookup, Options{}))
+	chunks := testChunks()
+	all := bytes.Join(chunks, nil)
+	for _, knownLength := range []bool{true, false} {
+		t.Run(fmt.Sprintf("content-length=%v", knownLength), func(t *testing.T) {
+			now := time.Now().UTC()
+			date := now.Format(amzDateFormat)
+			length := len(signedChunkedBody(newSpecSigner(testSecret, date, testRegion, strings.Repeat("0", 64)), chunks, nil, false))
+			r, err := http.NewRequest("PUT", srv.URL+"/bucket/wire key", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if knownLength {
+				r.ContentLength = int64(length)
+			}
+			r.Header.Set("Content-Encoding", "aws-chunked")
+			r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(all)))
+			signHeader(t, r, StreamingPayload, testSecret, now)
+			body := signedChunkedBody(newSpecSigner(testSecret, date, testRegion, seedSignature(t, r)), chunks, nil, false)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			code, out := roundTrip(t, r)
+			want := fmt.Sprintf("ok %d %s", len(all), sha256Hex(all))
+			if code != 200 || out != want {
+				t.Fatalf("got %d %q, want %q", code, out, want)
+			}
+		})
 	}
 }
