@@ -117,6 +117,10 @@ func (g *Gateway) renderError(w http.ResponseWriter, req *request, err error) in
 	h.Del("Content-Range")
 	h.Del("ETag")
 	h.Del("Last-Modified")
+	if size, ok := ae.Extra["ActualObjectSize"]; ok && ae.Code == ErrInvalidRange {
+		// RFC 9110: a 416 names the current length of the representation.
+		h.Set("Content-Range", "bytes */"+size)
+	}
 	h.Set("Content-Type", "application/xml")
 	if req.HTTP.Method == http.MethodHead {
 		h.Del("Content-Length")
