@@ -87,7 +87,7 @@ func TestBackingBucketName(t *testing.T) {
 			t.Errorf("backingBucketName(%q) = %q: does not start with the (cut) virtual name", v, n)
 		}
 	}
-	if backingBucketName("abc") == backingBucketName("abc") {
+	if first, second := backingBucketName("abc"), backingBucketName("abc"); first == second {
 		t.Error("two backing names for one bucket are equal: the suffix is not random")
 	}
 }
