@@ -150,6 +150,9 @@ func (g *Gateway) completeMultipartUpload(ctx context.Context, req *request) (*r
 	}
 	u, err := g.uploadOf(ctx, req)
 	if err != nil {
+		if resp, ok := g.alreadyCompleted(req, listed, err); ok {
+			return resp, nil
+		}
 		return nil, err
 	}
 	recorded, _, err := g.state.Parts(u.ID, 0, 0)
@@ -184,6 +187,33 @@ func (g *Gateway) completeMultipartUpload(ctx context.Context, req *request) (*r
 		return g.outcomeDocument(req, out)
 	})
 	return resp, nil
+}
+
+// alreadyCompleted answers a retried Complete whose first attempt
+// succeeded (its answer lost, or the client timed out during a slow
+// assembly): when the upload is gone and the object at its key has exactly
+// the ETag the listed parts produce, the retry gets the same result
+// instead of NoSuchUpload, as S3 gives it.
+func (g *Gateway) alreadyCompleted(req *request, listed []completePart, lookupErr error) (*response, bool) {
+	var ae *APIError
+	if !errors.As(lookupErr, &ae) || ae.Code != ErrNoSuchUpload {
+		return nil, false
+	}
+	etags := make([]string, len(listed))
+	for i, p := range listed {
+		etags[i] = normalizeETag(p.ETag)
+	}
+	etag, err := multipartETag(etags)
+	if err != nil {
+		return nil, false
+	}
+	o, ok, err := g.state.Object(req.Bucket, req.Key)
+	if err != nil || !ok || o.ETag != etag {
+		return nil, false
+	}
+	return xmlResponse(completeMultipartUploadResult{
+		Location: objectLocation(req), Bucket: req.Bucket, Key: req.Key, ETag: quoteETag(etag),
+	}), true
 }
 
 // completeOutcome is the result of finishing an upload.
