@@ -428,3 +428,40 @@ func TestMultipartErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestMultipartBackendDown stops the S3 server behind a bucket: every
+// multipart write is 503 ServiceUnavailable and changes nothing, while the
+// listings (served from the raft state) keep working.
+func TestMultipartBackendDown(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	vgw, region := s.addVersitygwBackend("going-down")
+	s.createBucket("mp-down", region)
+	ctx := context.Background()
+	id := s.createUpload("mp-down", "k")
+	etag := s.mustUploadPart("mp-down", "k", id, 1, []byte("stored before the outage"))
+	vgw.Stop()
+
+	if _, err := s.uploadPart("mp-down", "k", id, 2, []byte("lost")); errorCode(err) != "ServiceUnavailable" {
+		t.Errorf("upload part: %v, want ServiceUnavailable", err)
+	}
+	if _, err := s.complete("mp-down", "k", id, cpart(1, etag)); errorCode(err) != "ServiceUnavailable" {
+		t.Errorf("complete: %v, want ServiceUnavailable", err)
+	}
+	if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("mp-down"), Key: aws.String("k"), UploadId: aws.String(id)}); errorCode(err) != "ServiceUnavailable" {
+		t.Errorf("abort: %v, want ServiceUnavailable", err)
+	}
+	if _, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mp-down"), Key: aws.String("k2")}); errorCode(err) != "ServiceUnavailable" {
+		t.Errorf("create: %v, want ServiceUnavailable", err)
+	}
+	lp, err := s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mp-down"), Key: aws.String("k"), UploadId: aws.String(id)})
+	if err != nil || len(lp.Parts) != 1 || aws.ToString(lp.Parts[0].ETag) != etag {
+		t.Errorf("parts during the outage: %+v, %v", lp, err)
+	}
+	ups, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mp-down")})
+	if err != nil || len(ups.Uploads) != 1 || aws.ToString(ups.Uploads[0].UploadId) != id {
+		t.Errorf("uploads during the outage: %+v, %v", ups, err)
+	}
+	if _, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("mp-down"), Key: aws.String("k")}); errorCode(err) != "NotFound" {
+		t.Errorf("object after a failed complete: %v, want NotFound", err)
+	}
+}
