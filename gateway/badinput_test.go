@@ -107,6 +107,11 @@ func badCases(bucket string) []badCase {
 		{"key over 1024 bytes", strings.Repeat("k", 1025), func(t *testing.T, s *stack) *http.Request {
 			return signedPut(t, s, bucket, strings.Repeat("k", 1025), body)
 		}, 400, "KeyTooLongError"},
+		{"key not UTF-8", "", func(t *testing.T, s *stack) *http.Request {
+			r := s.rawRequest("PUT", "/"+bucket+"/h%FF", body)
+			sign(t, r, body, testAccessKey, testSecretKey, time.Now())
+			return r
+		}, 400, "InvalidURI"},
 		{"object too large", "huge", func(t *testing.T, s *stack) *http.Request {
 			return signedPut(t, s, bucket, "huge", bytes.Repeat([]byte("h"), 1<<20+1))
 		}, 400, "EntityTooLarge"},

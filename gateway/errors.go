@@ -55,6 +55,7 @@ const (
 	ErrRequestTimeout                     ErrorCode = "RequestTimeout"
 	ErrInvalidObjectName                  ErrorCode = "InvalidObjectName"
 	ErrMetadataTooLarge                   ErrorCode = "MetadataTooLarge"
+	ErrInvalidURI                         ErrorCode = "InvalidURI"
 )
 
 type errorInfo struct {
@@ -107,6 +108,7 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrRequestTimeout:                     {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."},
 	ErrInvalidObjectName:                  {http.StatusBadRequest, "The specified object name is not valid."},
 	ErrMetadataTooLarge:                   {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
+	ErrInvalidURI:                         {http.StatusBadRequest, "Couldn't parse the specified URI."},
 }
 
 // APIError is an error destined for the client as S3 error XML.

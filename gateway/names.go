@@ -52,8 +52,12 @@ func checkKey(key string) error {
 		return &APIError{Code: ErrKeyTooLongError, Extra: map[string]string{
 			"Size": itoa(len(key)), "MaxSizeAllowed": itoa(MaxKeyLength)}}
 	}
-	if key == "" || !utf8.ValidString(key) {
-		return apiErrf(ErrInvalidObjectName, "Object key must be 1 to %d bytes of valid UTF-8.", MaxKeyLength)
+	if key == "" {
+		return apiErrf(ErrInvalidArgument, "The object key must not be empty.")
+	}
+	if !utf8.ValidString(key) {
+		// What S3 answers for a key that is not UTF-8.
+		return apiErrf(ErrInvalidURI, "Object keys must be valid UTF-8.")
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func TestCheckKey(t *testing.T) {
 		code ErrorCode
 	}{
 		{"a", ""}, {strings.Repeat("k", 1024), ""}, {"日本/語", ""},
-		{strings.Repeat("k", 1025), ErrKeyTooLongError}, {"bad\xff", ErrInvalidObjectName}, {"", ErrInvalidObjectName},
+		{strings.Repeat("k", 1025), ErrKeyTooLongError}, {"bad\xff", ErrInvalidURI}, {"", ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		err := checkKey(tt.key)
