@@ -56,6 +56,7 @@ const (
 	ErrInvalidObjectName                  ErrorCode = "InvalidObjectName"
 	ErrMetadataTooLarge                   ErrorCode = "MetadataTooLarge"
 	ErrInvalidURI                         ErrorCode = "InvalidURI"
+	ErrInvalidPartNumber                  ErrorCode = "InvalidPartNumber"
 )
 
 type errorInfo struct {
@@ -109,6 +110,7 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrInvalidObjectName:                  {http.StatusBadRequest, "The specified object name is not valid."},
 	ErrMetadataTooLarge:                   {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
 	ErrInvalidURI:                         {http.StatusBadRequest, "Couldn't parse the specified URI."},
+	ErrInvalidPartNumber:                  {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
 }
 
 // APIError is an error destined for the client as S3 error XML.

@@ -46,9 +46,6 @@ func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
-	if _, ok := req.Query["partNumber"]; ok {
-		return nil, apiErrf(ErrNotImplemented, "GetObject with partNumber is not implemented.")
-	}
 	o, err := g.object(ctx, req.Bucket, req.Key)
 	if err != nil {
 		return nil, err
@@ -87,7 +84,7 @@ func (g *Gateway) objectResponse(ctx context.Context, req *request, o fsm.Object
 	case condPrecondition:
 		return nil, apiErr(ErrPreconditionFailed)
 	}
-	rng, err := parseRange(req.Header.Get("Range"), o.Size)
+	rng, err := g.requestedRange(req, o, h)
 	if err != nil {
 		return nil, err
 	}
@@ -140,4 +137,45 @@ func (g *Gateway) openReplica(ctx context.Context, o fsm.Object, rng *backend.Ra
 		}
 	}
 	return nil, lastErr
+}
+
+// requestedRange resolves the Range header or the partNumber query
+// argument (never both, as in S3) against record o.
+func (g *Gateway) requestedRange(req *request, o fsm.Object, h http.Header) (*backend.Range, error) {
+	pn, ok := req.Query["partNumber"]
+	if !ok {
+		return parseRange(req.Header.Get("Range"), o.Size)
+	}
+	if req.Header.Get("Range") != "" {
+		return nil, apiErrf(ErrInvalidRequest, "Cannot specify both Range header and partNumber query parameter.")
+	}
+	n, err := strconv.Atoi(pn[0])
+	if err != nil || n < 1 || n > 10000 {
+		return nil, apiErrf(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
+	}
+	if len(o.PartSizes) > 0 {
+		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(o.PartSizes)))
+	}
+	return partRange(o, n)
+}
+
+// partRange is the byte range of part n of o. A single-part object has
+// exactly one part: the whole object.
+func partRange(o fsm.Object, n int) (*backend.Range, error) {
+	sizes := o.PartSizes
+	if len(sizes) == 0 {
+		sizes = []int64{o.Size}
+	}
+	if n > len(sizes) {
+		return nil, apiErr(ErrInvalidPartNumber)
+	}
+	var start int64
+	for _, sz := range sizes[:n-1] {
+		start += sz
+	}
+	if sizes[n-1] == 0 {
+		// An empty part (only an empty object has one): no range to send.
+		return nil, nil
+	}
+	return &backend.Range{Start: start, End: start + sizes[n-1] - 1}, nil
 }
