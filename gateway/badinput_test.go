@@ -112,6 +112,18 @@ func badCases(bucket string) []badCase {
 			sign(t, r, body, testAccessKey, testSecretKey, time.Now())
 			return r
 		}, 400, "InvalidURI"},
+		{"server-side encryption requested", "sse", func(t *testing.T, s *stack) *http.Request {
+			r := s.rawRequest("PUT", "/"+bucket+"/sse", body)
+			r.Header.Set("X-Amz-Server-Side-Encryption", "aws:kms")
+			sign(t, r, body, testAccessKey, testSecretKey, time.Now())
+			return r
+		}, 501, "NotImplemented"},
+		{"conditional write", "", func(t *testing.T, s *stack) *http.Request {
+			r := s.rawRequest("PUT", "/"+bucket+"/keep", []byte("clobbered"))
+			r.Header.Set("If-None-Match", "*")
+			sign(t, r, []byte("clobbered"), testAccessKey, testSecretKey, time.Now())
+			return r
+		}, 501, "NotImplemented"},
 		{"object too large", "huge", func(t *testing.T, s *stack) *http.Request {
 			return signedPut(t, s, bucket, "huge", bytes.Repeat([]byte("h"), 1<<20+1))
 		}, 400, "EntityTooLarge"},

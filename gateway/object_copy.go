@@ -54,6 +54,9 @@ func (g *Gateway) copyObject(ctx context.Context, req *request) (*response, erro
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
+	if err := checkWriteHeaders(req.Header); err != nil {
+		return nil, err
+	}
 	srcBucket, srcKey, err := parseCopySource(req.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		return nil, err

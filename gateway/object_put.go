@@ -43,6 +43,9 @@ func (g *Gateway) putObject(ctx context.Context, req *request) (*response, error
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
+	if err := checkWriteHeaders(req.Header); err != nil {
+		return nil, err
+	}
 	size := req.ContentLength
 	if size < 0 {
 		return nil, apiErr(ErrMissingContentLength)
