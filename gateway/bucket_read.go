@@ -5,14 +5,18 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 // listAllMyBucketsResult is the ListBuckets response.
 type listAllMyBucketsResult struct {
-	XMLName xml.Name      `xml:"ListAllMyBucketsResult"`
-	Xmlns   string        `xml:"xmlns,attr"`
-	Owner   owner         `xml:"Owner"`
-	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+	XMLName           xml.Name      `xml:"ListAllMyBucketsResult"`
+	Xmlns             string        `xml:"xmlns,attr"`
+	Owner             owner         `xml:"Owner"`
+	Buckets           []bucketEntry `xml:"Buckets>Bucket"`
+	ContinuationToken string        `xml:"ContinuationToken,omitempty"`
+	Prefix            string        `xml:"Prefix,omitempty"`
 }
 
 type bucketEntry struct {
@@ -21,12 +25,34 @@ type bucketEntry struct {
 	BucketRegion string `xml:"BucketRegion,omitempty"`
 }
 
-// listBuckets is GET /: every bucket, sorted by name (the admin
-// credential sees all buckets; per-user filtering comes with IAM).
+// maxListBuckets is S3's upper bound of max-buckets.
+const maxListBuckets = 10000
+
+// listBuckets is GET /: every bucket, sorted by name, optionally filtered
+// by prefix and bucket-region and paginated with max-buckets and
+// continuation-token (the admin credential sees all buckets; per-user
+// filtering comes with IAM).
 func (g *Gateway) listBuckets(ctx context.Context, req *request) (*response, error) {
 	if err := g.authorize(ctx, req, "s3:ListAllMyBuckets"); err != nil {
 		return nil, err
 	}
+	limit := maxListBuckets
+	if v, ok := req.Query["max-buckets"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > maxListBuckets {
+			return nil, apiErrf(ErrInvalidArgument, "max-buckets must be an integer between 1 and %d.", maxListBuckets)
+		}
+		limit = n
+	}
+	after := ""
+	if v, ok := req.Query["continuation-token"]; ok {
+		name, err := decodeContinuationToken(v[0])
+		if err != nil {
+			return nil, err
+		}
+		after = name
+	}
+	prefix, region := req.Query.Get("prefix"), req.Query.Get("bucket-region")
 	if err := g.barrier(ctx); err != nil {
 		return nil, err
 	}
@@ -34,9 +60,16 @@ func (g *Gateway) listBuckets(ctx context.Context, req *request) (*response, err
 	if err != nil {
 		return nil, fmt.Errorf("list buckets: %w", err)
 	}
-	out := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: ownerOf(req.Identity.AccessKey)}
-	out.Buckets = make([]bucketEntry, 0, len(buckets))
+	out := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: ownerOf(req.Identity.AccessKey), Prefix: prefix}
+	out.Buckets = make([]bucketEntry, 0, min(len(buckets), limit))
 	for _, b := range buckets {
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) || (region != "" && b.Region != region) {
+			continue
+		}
+		if len(out.Buckets) == limit {
+			out.ContinuationToken = encodeContinuationToken(out.Buckets[limit-1].Name)
+			break
+		}
 		out.Buckets = append(out.Buckets, bucketEntry{Name: b.Name, CreationDate: s3Time(b.CreatedAt), BucketRegion: b.Region})
 	}
 	return xmlResponse(out), nil

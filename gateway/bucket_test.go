@@ -66,6 +66,18 @@ func TestBucketLifecycle(t *testing.T) {
 			if list.Owner == nil || aws.ToString(list.Owner.ID) == "" {
 				t.Errorf("ListBuckets owner missing")
 			}
+			page, err := s.client.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(1)})
+			if err != nil || len(page.Buckets) != 1 || aws.ToString(page.Buckets[0].Name) != "albums" || page.ContinuationToken == nil {
+				t.Fatalf("ListBuckets page 1: %+v %v", page, err)
+			}
+			page, err = s.client.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(1), ContinuationToken: page.ContinuationToken})
+			if err != nil || len(page.Buckets) != 1 || aws.ToString(page.Buckets[0].Name) != "photos" || page.ContinuationToken != nil {
+				t.Errorf("ListBuckets page 2: %+v %v", page, err)
+			}
+			page, err = s.client.ListBuckets(ctx, &s3.ListBucketsInput{Prefix: aws.String("ph"), BucketRegion: aws.String(rec.Region)})
+			if err != nil || len(page.Buckets) != 1 || aws.ToString(page.Buckets[0].Name) != "photos" || aws.ToString(page.Buckets[0].BucketRegion) != rec.Region {
+				t.Errorf("ListBuckets prefix+region: %+v %v", page, err)
+			}
 
 			s.put("photos", "a.jpg", []byte("x"))
 			_, err = s.client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("photos")})
