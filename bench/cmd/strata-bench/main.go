@@ -25,7 +25,7 @@ type options struct {
 	out       string
 	large     int64 // bytes for the streaming PUT / multipart RSS scenarios
 	listKeys  int
-	smallSecs time.Duration
+	smallDur  time.Duration
 	skipLarge bool
 	skipList  bool
 	keepDir   bool
@@ -54,7 +54,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/results", "directory for results")
 	flag.Int64Var(&o.large, "large", 5<<30, "object size for the RSS scenarios (bytes)")
 	flag.IntVar(&o.listKeys, "list-keys", 100000, "objects in the listing bucket")
-	flag.DurationVar(&o.smallSecs, "small-duration", 10*time.Second, "duration of each 4 KiB PUT run")
+	flag.DurationVar(&o.smallDur, "small-duration", 10*time.Second, "duration of each 4 KiB PUT run")
 	flag.BoolVar(&o.skipLarge, "skip-large", false, "skip the 5 GiB RSS scenarios")
 	flag.BoolVar(&o.skipList, "skip-list", false, "skip the listing scenario")
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp directory")
@@ -88,7 +88,7 @@ func run(ctx context.Context, o options) error {
 	add(put)
 	add(get)
 
-	small, err := benchSmallPuts(ctx, env, 4<<10, 32, o.smallSecs)
+	small, err := benchSmallPuts(ctx, env, 4<<10, 32, o.smallDur)
 	if err != nil {
 		return err
 	}

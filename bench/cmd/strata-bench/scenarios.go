@@ -262,12 +262,14 @@ func benchRSS(ctx context.Context, e *env, size int64) ([]result, error) {
 	}
 
 	idle, _ = rssKiB(e.strataPID())
+	//lint:ignore SA1019 manager.Uploader is what most Go clients still use to upload; it is the realistic load
 	up := manager.NewUploader(e.through, func(u *manager.Uploader) {
 		u.PartSize = 64 << 20
 		u.Concurrency = 4
 	})
 	s = sampleRSS(e.strataPID(), 50*time.Millisecond)
 	start = time.Now()
+	//lint:ignore SA1019 see above
 	_, err = up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(throughB), Key: aws.String("multipart"), Body: newGenReader(size)})
 	peak = s.stop()
 	if err != nil {
