@@ -35,9 +35,19 @@ func TestCopyObject(t *testing.T) {
 		{"other bucket", "dst", "copy"},
 		{"other backend", "remote", "copy"},
 	}
-	for _, c := range cases {
+	cases = append(cases, []struct{ name, bucket, key string }{
+		// Sources on the s3 backend: server-side on versitygw, and back
+		// to the fs backend through strata.
+		{"within the s3 backend", "remote", "copy2"},
+		{"s3 backend to fs backend", "dst", "from-remote"},
+	}...)
+	for i, c := range cases {
+		source := "src/orig%20key"
+		if i >= 3 {
+			source = "remote/copy"
+		}
 		out, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(c.key),
-			CopySource: aws.String("src/orig%20key")})
+			CopySource: aws.String(source)})
 		if err != nil {
 			t.Errorf("%s: CopyObject: %v", c.name, err)
 			continue
@@ -95,4 +105,30 @@ func TestCopyObject(t *testing.T) {
 		}
 	}
 	s.assertAbsent("dst", "c2")
+}
+
+// TestCopyTooLarge: a source above the single-PUT limit must be copied
+// with UploadPartCopy, as S3 requires.
+func TestCopyTooLarge(t *testing.T) {
+	s := newStack(t, stackOptions{maxObjectSize: 1 << 20})
+	s.createBucket("large", "")
+	ctx := context.Background()
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("large"), Key: aws.String("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("large"), Key: aws.String("big"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytesReader(make([]byte, 2<<20))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("large"), Key: aws.String("big"),
+		UploadId: up.UploadId, MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("large"), Key: aws.String("copy"), CopySource: aws.String("large/big")})
+	if code := errorCode(err); code != "InvalidRequest" {
+		t.Errorf("copy of a 2 MiB source with a 1 MiB limit: %s", code)
+	}
+	s.assertAbsent("large", "copy")
 }
