@@ -119,3 +119,54 @@ func TestDeleteBucketWithUpload(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentCreateBucket races CreateBucket of one name: one wins, the
+// others get BucketAlreadyOwnedByYou, and the losers' backing buckets are
+// removed again (exactly one backing bucket remains).
+func TestConcurrentCreateBucket(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	ctx := context.Background()
+	const n = 6
+	codes := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("contended")})
+			codes <- errorCode(err)
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	wins := 0
+	for c := range codes {
+		switch c {
+		case "":
+			wins++
+		case "BucketAlreadyOwnedByYou":
+		default:
+			t.Errorf("unexpected outcome %s", c)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d CreateBucket calls succeeded, want 1", wins)
+	}
+	be, name := s.backing("contended")
+	names, err := be.ListBuckets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, b := range names {
+		if strings.HasPrefix(b, "contended-") {
+			count++
+			if b != name {
+				t.Errorf("leftover backing bucket %s (the record uses %s)", b, name)
+			}
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d backing buckets for one virtual bucket: %v", count, names)
+	}
+}
