@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/xml"
 	"io"
 	"net"
 	"net/http"
@@ -213,9 +214,12 @@ func TestShortBody(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read response: %v", err)
 			}
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 400 {
-				t.Errorf("status %d, want 400 IncompleteBody", resp.StatusCode)
+			var e s3Error
+			_ = xml.Unmarshal(b, &e)
+			if resp.StatusCode != 400 || e.Code != "IncompleteBody" {
+				t.Errorf("got %d %s (%s), want 400 IncompleteBody", resp.StatusCode, e.Code, b)
 			}
 			s.assertAbsent("short", "partial")
 		})
