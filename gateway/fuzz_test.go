@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func FuzzParseRange(f *testing.F) {
@@ -58,6 +59,37 @@ func FuzzDeleteRequest(f *testing.F) {
 		}
 		if len(d.Objects) == 0 || len(d.Objects) > maxDeleteObjects {
 			t.Fatalf("accepted %d objects", len(d.Objects))
+		}
+	})
+}
+
+func FuzzParseCopySource(f *testing.F) {
+	for _, s := range []string{"b/k", "/b/dir/k%20x", "b/k?versionId=null", "b/k?versionId=v1", "%", "b/%zz", "/b/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		b, k, err := parseCopySource(v)
+		if err != nil {
+			var ae *APIError
+			if !errors.As(err, &ae) || (ae.Code != ErrInvalidArgument && ae.Code != ErrNotImplemented) {
+				t.Fatalf("parseCopySource(%q): unexpected error %v", v, err)
+			}
+			return
+		}
+		if b == "" || k == "" {
+			t.Fatalf("parseCopySource(%q) = %q, %q: empty part accepted", v, b, k)
+		}
+	})
+}
+
+func FuzzConditions(f *testing.F) {
+	f.Add(`"abc"`, `*`, "Mon, 02 Jan 2006 15:04:05 GMT", "garbage")
+	f.Fuzz(func(t *testing.T, ifMatch, ifNoneMatch, ims, ius string) {
+		c := conditions{ifMatch: ifMatch, ifNoneMatch: ifNoneMatch, ifModifiedSince: ims, ifUnmodifiedSince: ius}
+		switch c.evaluate("abc", time.Unix(1e9, 0)) {
+		case condOK, condNotModified, condPrecondition:
+		default:
+			t.Fatal("unknown outcome")
 		}
 	})
 }
