@@ -258,6 +258,31 @@ func TestVerifyingReader(t *testing.T) {
 	}
 }
 
+// TestVerifyingReaderUnread: a zero-length body that the consumer never
+// reads is still checked before anyone trusts it.
+func TestVerifyingReaderUnread(t *testing.T) {
+	empty := md5.Sum(nil)
+	if v := newVerifyingReader(bytes.NewReader(nil), 0, empty[:]); !v.Verified() || v.Failure() != nil {
+		t.Errorf("empty body with the right MD5: verified %v, failure %v", v.Verified(), v.Failure())
+	}
+	wrong := md5.Sum([]byte("x"))
+	v := newVerifyingReader(bytes.NewReader(nil), 0, wrong[:])
+	var ae *APIError
+	if err := v.Failure(); !errors.As(err, &ae) || ae.Code != ErrBadDigest || v.Verified() {
+		t.Errorf("empty body with a wrong MD5: failure %v", err)
+	}
+	v = newVerifyingReader(bytes.NewReader([]byte("extra")), 0, nil)
+	if err := v.VerifyEmpty(); !errors.As(err, &ae) || ae.Code != ErrInvalidRequest {
+		t.Errorf("declared empty, body not: %v", err)
+	}
+	// The last byte is withheld until the checks pass.
+	v = newVerifyingReader(bytes.NewReader([]byte("ab")), 2, wrong[:])
+	got, err := io.ReadAll(v)
+	if string(got) != "a" || !errors.As(err, &ae) || ae.Code != ErrBadDigest {
+		t.Errorf("read %q, %v; want only the first byte and BadDigest", got, err)
+	}
+}
+
 func TestMetaFromHeaders(t *testing.T) {
 	h := http.Header{}
 	h.Set("Content-Encoding", "aws-chunked,gzip")

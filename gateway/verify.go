@@ -159,12 +159,27 @@ func (v *verifyingReader) VerifyEmpty() error {
 }
 
 // Verified reports whether the whole body was read and every check held.
-func (v *verifyingReader) Verified() bool { return v.verified && v.remaining == 0 }
+func (v *verifyingReader) Verified() bool {
+	v.settle()
+	return v.verified && v.remaining == 0
+}
+
+// settle runs the end-of-body checks of a body whose declared length was
+// zero if the consumer never read it (a backend writing an empty object
+// or part need not call Read), so Verified and Failure tell the truth.
+func (v *verifyingReader) settle() {
+	if v.remaining == 0 && !v.verified && v.err == nil {
+		if err := v.finish(); err != nil {
+			v.err = err
+		}
+	}
+}
 
 // Failure is the verification or body read error, if one happened. It
 // takes precedence over the error a backend reports for the same failed
 // write, which may have lost the original error chain.
 func (v *verifyingReader) Failure() error {
+	v.settle()
 	if v.err == nil || v.err == io.EOF {
 		return nil
 	}
