@@ -314,6 +314,28 @@ func TestKeyLocksNoDeadlock(t *testing.T) {
 		l.lock("b", "2", "a", "1")()
 	}
 	<-done
-	// The same stripe twice must not self-deadlock.
+	// The same key twice must not self-deadlock.
 	l.lock("a", "1", "a", "1")()
+	if n := l.size(); n != 0 {
+		t.Errorf("%d locks remain after every holder unlocked", n)
+	}
+}
+
+func TestKeyLocksExclusive(t *testing.T) {
+	l := newKeyLocks()
+	unlock := l.lock("b", "k")
+	got := make(chan struct{})
+	go func() {
+		l.lock("b", "k")()
+		close(got)
+	}()
+	// A different key is not blocked by the held one.
+	l.lock("b", "other")()
+	select {
+	case <-got:
+		t.Fatal("second holder of the same key did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	unlock()
+	<-got
 }

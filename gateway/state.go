@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"slices"
 	"sort"
 	"sync"
 
@@ -98,46 +98,76 @@ func isDeterministic(err error) bool {
 
 // keyLocks serialises writers of the same object on this node, so that the
 // backend write and the FSM commit of two PUTs (or a PUT and a DELETE) of
-// one key cannot interleave. It is a fixed set of striped mutexes: memory
-// does not grow with the number of keys. Cross-node ordering is the
-// cluster's concern (see DESIGN.md).
+// one key cannot interleave. Locks are per exact key (no false sharing: a
+// 5 GiB upload never blocks an unrelated key) and exist only while held or
+// awaited, so memory is bounded by the number of requests in flight.
+// Cross-node ordering is the cluster's concern (see DESIGN.md).
 type keyLocks struct {
-	stripes [1024]sync.Mutex
+	mu    sync.Mutex
+	locks map[string]*keyLock
 }
 
-func newKeyLocks() *keyLocks { return &keyLocks{} }
-
-func (l *keyLocks) stripe(bucket, key string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(bucket))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(key))
-	return int(h.Sum32() % uint32(len(l.stripes)))
+// keyLock is one key's mutex with the number of holders and waiters.
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
 }
 
-// lock locks the stripes of every (bucket, key) pair given as consecutive
-// arguments, in stripe order so that two callers locking overlapping sets
-// cannot deadlock, and returns the unlock function.
+func newKeyLocks() *keyLocks { return &keyLocks{locks: map[string]*keyLock{}} }
+
+// lock locks every (bucket, key) pair given as consecutive arguments, in
+// sorted order so that two callers locking overlapping sets cannot
+// deadlock, and returns the unlock function.
 func (l *keyLocks) lock(bucketKeys ...string) (unlock func()) {
-	idx := make([]int, 0, len(bucketKeys)/2)
+	names := make([]string, 0, len(bucketKeys)/2)
 	for i := 0; i+1 < len(bucketKeys); i += 2 {
-		idx = append(idx, l.stripe(bucketKeys[i], bucketKeys[i+1]))
+		names = append(names, bucketKeys[i]+"\x00"+bucketKeys[i+1])
 	}
-	sort.Ints(idx)
-	uniq := idx[:0]
-	for i, s := range idx {
-		if i == 0 || s != idx[i-1] {
-			uniq = append(uniq, s)
-		}
-	}
-	for _, s := range uniq {
-		l.stripes[s].Lock()
+	sort.Strings(names)
+	names = slices.Compact(names)
+	held := make([]*keyLock, 0, len(names))
+	for _, n := range names {
+		kl := l.acquire(n)
+		kl.mu.Lock()
+		held = append(held, kl)
 	}
 	return func() {
-		for i := len(uniq) - 1; i >= 0; i-- {
-			l.stripes[uniq[i]].Unlock()
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].mu.Unlock()
+			l.release(names[i])
 		}
 	}
+}
+
+// acquire returns the lock of name, creating it, and counts the caller.
+func (l *keyLocks) acquire(name string) *keyLock {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kl, ok := l.locks[name]
+	if !ok {
+		kl = &keyLock{}
+		l.locks[name] = kl
+	}
+	kl.refs++
+	return kl
+}
+
+// release uncounts the caller and forgets the lock when nobody needs it.
+func (l *keyLocks) release(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kl := l.locks[name]
+	kl.refs--
+	if kl.refs == 0 {
+		delete(l.locks, name)
+	}
+}
+
+// size is the number of keys locked or awaited (tests).
+func (l *keyLocks) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.locks)
 }
 
 // sortedKeys returns the keys of m in order (deterministic XML and headers).
