@@ -2,12 +2,14 @@ package gateway_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -40,6 +42,45 @@ func TestVirtualHostedStyle(t *testing.T) {
 	resp, body, _ = do(t, r)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "<Name>vhost</Name>") {
 		t.Errorf("bare domain ListBuckets: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestVirtualHostedSDK drives the SDK in virtual-hosted style: every
+// request goes to "<bucket>.s3.strata.test", resolved to the test node.
+func TestVirtualHostedSDK(t *testing.T) {
+	s := newStack(t, stackOptions{domains: []string{"s3.strata.test"}})
+	addr := strings.TrimPrefix(s.url, "http://")
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	})
+	c := s3.New(s.client.Options(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String("http://s3.strata.test:" + port)
+		o.UsePathStyle = false
+		o.HTTPClient = hc
+	})
+	ctx := context.Background()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("hosted")}); err != nil {
+		t.Fatalf("CreateBucket: %v", err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("hosted"), Key: aws.String("a/b c"), Body: strings.NewReader("vh")}); err != nil {
+		t.Fatalf("PutObject: %v", err)
+	}
+	out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("hosted")})
+	if err != nil || keysOf(out.Contents) != "a/b c" {
+		t.Errorf("ListObjectsV2: %v %v", keysOf(out.Contents), err)
+	}
+	if got := string(s.get("hosted", "a/b c")); got != "vh" {
+		t.Errorf("path-style read: %q", got)
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("hosted"), Key: aws.String("a/b c")}); err != nil {
+		t.Errorf("DeleteObject: %v", err)
+	}
+	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("hosted")}); err != nil {
+		t.Errorf("DeleteBucket: %v", err)
 	}
 }
 
