@@ -39,7 +39,7 @@ const (
 
 // stack is one in-process strata node with an S3 client for it.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	client *s3.Client
 	url    string
@@ -54,7 +54,7 @@ type stackOptions struct {
 
 // newStack starts a bootstrapped single node with the development fs
 // backend ("local", the default region).
-func newStack(t *testing.T, opts stackOptions) *stack {
+func newStack(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
