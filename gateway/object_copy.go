@@ -146,7 +146,7 @@ func (g *Gateway) copyBytes(ctx context.Context, src fsm.Object, dst fsm.Bucket,
 			return fsm.Object{}, nil, fmt.Errorf("server-side copy %s/%s: %w", r.Bucket, r.Key, err)
 		}
 	} else {
-		info, obj.ETag, err = g.streamCopy(ctx, r, src.Size, be, bb.Name, dstKey, meta)
+		info, obj.ETag, err = g.streamCopy(ctx, r, src.Size, be, dst.Name, bb.Name, dstKey, meta)
 		if err != nil {
 			return fsm.Object{}, nil, err
 		}
@@ -157,7 +157,7 @@ func (g *Gateway) copyBytes(ctx context.Context, src fsm.Object, dst fsm.Bucket,
 
 // streamCopy copies a replica to another backend through this node and
 // returns the new backing object and the MD5 of the bytes copied.
-func (g *Gateway) streamCopy(ctx context.Context, r fsm.Replica, size int64, dstBE backend.Backend, dstBucket, dstKey string, meta fsm.ObjectMeta) (backend.ObjectInfo, string, error) {
+func (g *Gateway) streamCopy(ctx context.Context, r fsm.Replica, size int64, dstBE backend.Backend, virtualBucket, dstBucket, dstKey string, meta fsm.ObjectMeta) (backend.ObjectInfo, string, error) {
 	srcBE, err := g.backend(ctx, r.BackendID)
 	if err != nil {
 		return backend.ObjectInfo{}, "", err
@@ -179,7 +179,7 @@ func (g *Gateway) streamCopy(ctx context.Context, r fsm.Replica, size int64, dst
 		return backend.ObjectInfo{}, "", fmt.Errorf("copy to %s/%s: %w", dstBucket, dstKey, err)
 	}
 	if !body.Verified() {
-		g.discardBacking(ctx, dstBE, dstBucket, dstKey)
+		g.discardUnreferenced(ctx, dstBE, virtualBucket, dstKey, dstBucket)
 		return backend.ObjectInfo{}, "", &APIError{Code: ErrInternalError, Cause: errBodyNotConsumed}
 	}
 	return info, hex.EncodeToString(body.Sum()), nil

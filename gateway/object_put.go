@@ -91,7 +91,7 @@ func (g *Gateway) putObject(ctx context.Context, req *request) (*response, error
 	if !body.Verified() {
 		// The backend stopped reading early; the checks at the end of the
 		// body never ran, so the bytes it stored cannot be trusted.
-		g.discardBacking(ctx, be, bb.Name, req.Key)
+		g.discardUnreferenced(ctx, be, req.Bucket, req.Key, bb.Name)
 		return nil, &APIError{Code: ErrInternalError, Cause: errBodyNotConsumed}
 	}
 	obj := fsm.Object{
@@ -120,10 +120,8 @@ func (g *Gateway) commitObject(ctx context.Context, be backend.Backend, obj fsm.
 	res, err := g.apply(ctx, fsm.CmdPutObject, fsm.PutObject{Object: obj})
 	if err != nil {
 		if isDeterministic(err) {
-			if _, ok, rErr := g.state.Object(obj.Bucket, obj.Key); rErr == nil && !ok {
-				for _, r := range obj.Replicas {
-					g.discardBacking(ctx, be, r.Bucket, r.Key)
-				}
+			for _, r := range obj.Replicas {
+				g.discardUnreferenced(ctx, be, obj.Bucket, obj.Key, r.Bucket)
 			}
 		}
 		return err
@@ -162,6 +160,28 @@ func sameLocation(r fsm.Replica, keep []fsm.Replica) bool {
 		}
 	}
 	return false
+}
+
+// discardUnreferenced removes the backing object written for bucket/key
+// in backingBucket unless a committed record still points at it (with the
+// backing key equal to the client key, an overwrite that failed to commit
+// shares its location with the previous version, whose record must keep
+// its bytes).
+func (g *Gateway) discardUnreferenced(ctx context.Context, be backend.Backend, bucket, key, backingBucket string) {
+	o, ok, err := g.state.Object(bucket, key)
+	if err != nil {
+		g.log.Warn("orphan backing object left behind: cannot read its record", "bucket", backingBucket, "key", key, "err", err)
+		return
+	}
+	if ok {
+		for _, r := range o.Replicas {
+			if r.Bucket == backingBucket && r.Key == key {
+				g.log.Warn("failed overwrite replaced the bytes of a committed record", "bucket", bucket, "key", key)
+				return
+			}
+		}
+	}
+	g.discardBacking(ctx, be, backingBucket, key)
 }
 
 // discardBacking removes a backing object no record references (best
