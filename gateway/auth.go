@@ -33,16 +33,12 @@ func (g *Gateway) authenticate(ctx context.Context, req *request) error {
 		req.HTTP.Body = auth.Body
 	}
 	req.ContentLength = auth.DecodedContentLength
-	if req.ContentLength < 0 && req.HTTP.ContentLength >= 0 && !isAWSChunked(req) {
+	// With aws-chunked framing Content-Length is the framed length, not
+	// the object size: never fall back to it then.
+	if req.ContentLength < 0 && req.HTTP.ContentLength >= 0 && !auth.AWSChunked {
 		req.ContentLength = req.HTTP.ContentLength
 	}
 	return nil
-}
-
-// isAWSChunked reports whether the payload uses aws-chunked framing, in
-// which case Content-Length is the framed length, not the object size.
-func isAWSChunked(req *request) bool {
-	return len(req.Header.Get("X-Amz-Decoded-Content-Length")) > 0
 }
 
 // authorize is the single policy decision point of every handler. Every
