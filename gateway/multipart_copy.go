@@ -122,6 +122,9 @@ func (g *Gateway) copyPartStream(ctx context.Context, be backend.Backend, u fsm.
 	}
 	defer rc.Close()
 	body := newVerifyingReader(rc, size, nil)
+	if err := body.VerifyEmpty(); err != nil {
+		return "", "", fmt.Errorf("copy part from %s/%s: %w", r.Bucket, r.Key, err)
+	}
 	backendETag, err = be.UploadPart(ctx, u.Backing.Name, u.BackingKey, u.BackendUploadID, n, body, size)
 	if f := body.Failure(); f != nil {
 		return "", "", fmt.Errorf("copy part from %s/%s: %w", r.Bucket, r.Key, f)

@@ -44,6 +44,12 @@ func (g *Gateway) uploadPart(ctx context.Context, req *request) (*response, erro
 		return nil, err
 	}
 	body := newVerifyingReader(req.Body, req.ContentLength, wantMD5)
+	// An empty part is checked before the backend sees it: the backend
+	// need not read an empty body, and an s3 backend replaces the native
+	// part as soon as it accepts the upload, even if a check fails later.
+	if err := body.VerifyEmpty(); err != nil {
+		return nil, err
+	}
 	backendETag, err := be.UploadPart(ctx, u.Backing.Name, u.BackingKey, u.BackendUploadID, n, body, req.ContentLength)
 	if f := body.Failure(); f != nil {
 		return nil, f
