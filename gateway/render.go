@@ -73,7 +73,7 @@ func (g *Gateway) render(w http.ResponseWriter, req *request, resp *response, er
 		if req.HTTP.Method == http.MethodHead {
 			break
 		}
-		n, cErr := io.Copy(w, resp.Body)
+		n, cErr := g.copyBody(w, resp.Body)
 		if cErr != nil {
 			// The status line is gone; returning with fewer bytes than
 			// the declared Content-Length makes net/http close the
@@ -203,4 +203,25 @@ func marshalXML(v any) ([]byte, error) {
 // opaque base64 token; strata has no separate host identity to hide).
 func hostID(requestID string) string {
 	return base64.StdEncoding.EncodeToString([]byte("strata/" + requestID))
+}
+
+// copyBufSize is the streaming copy buffer. Larger than io.Copy's 32 KiB so
+// a GET moves object bytes with a quarter of the syscalls; this is most of
+// the gap between strata and a direct backend read on small machines.
+const copyBufSize = 256 << 10
+
+// writerOnly hides http.ResponseWriter's ReadFrom, which would copy with
+// its own 32 KiB buffer instead of ours.
+type writerOnly struct{ io.Writer }
+
+// copyBody streams src to w. A src that implements io.WriterTo (the
+// multipart keep-alive body) still drives the copy itself.
+func (g *Gateway) copyBody(w io.Writer, src io.Reader) (int64, error) {
+	bp, ok := g.copyBufs.Get().(*[]byte)
+	if !ok {
+		b := make([]byte, copyBufSize)
+		bp = &b
+	}
+	defer g.copyBufs.Put(bp)
+	return io.CopyBuffer(writerOnly{w}, src, *bp)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stratagw/strata/fsm"
@@ -43,6 +44,8 @@ type Gateway struct {
 	verifier *sigv4.Verifier
 	locks    *keyLocks
 	routes   []route
+	// copyBufs holds the streaming copy buffers (see copyBody).
+	copyBufs sync.Pool
 }
 
 // New builds a Gateway. Every dependency is required except the logger.
