@@ -52,7 +52,8 @@ const (
 
 // UploadReaperOptions tunes the upload reaper. Zero values mean the defaults.
 type UploadReaperOptions struct {
-	// Expiry is the age (since initiation) after which an upload is aborted.
+	// Expiry is how long an upload may go without activity (initiation or
+	// a stored part) before it is aborted.
 	Expiry time.Duration
 	// Interval is the time between two passes.
 	Interval time.Duration
@@ -60,9 +61,10 @@ type UploadReaperOptions struct {
 	Now func() time.Time
 }
 
-// UploadReaper aborts multipart uploads initiated longer than Expiry ago:
-// first the native upload on the backend (discarding its staged parts),
-// then the upload record through raft.
+// UploadReaper aborts multipart uploads abandoned for longer than Expiry
+// (no part stored and not initiated within that time): first the native
+// upload on the backend (discarding its staged parts), then the upload
+// record through raft.
 type UploadReaper struct {
 	state    fsm.Reader
 	cluster  Cluster
@@ -138,11 +140,22 @@ func (r *UploadReaper) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	cutoff := r.opts.Now().Add(-r.opts.Expiry)
 	var firstErr error
 	n := 0
 	for _, u := range expired {
 		if ctx.Err() != nil {
 			return n, ctx.Err()
+		}
+		idle, err := r.idleSince(u, cutoff)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if !idle {
+			continue
 		}
 		if err := r.abort(ctx, u); err != nil {
 			r.log.Warn("abort expired upload", "upload", u.ID, "bucket", u.Bucket, "key", u.Key, "err", err)
@@ -156,8 +169,9 @@ func (r *UploadReaper) Sweep(ctx context.Context) (int, error) {
 	return n, firstErr
 }
 
-// expired collects the uploads older than Expiry. It does no I/O inside
-// the walk: the walk holds a bbolt read transaction.
+// expired collects the uploads initiated before Expiry ago (candidates:
+// Sweep then skips those with a recent part). It does no I/O inside the
+// walk: the walk holds a bbolt read transaction.
 func (r *UploadReaper) expired() ([]fsm.Upload, error) {
 	cutoff := r.opts.Now().Add(-r.opts.Expiry)
 	var out []fsm.Upload
@@ -171,6 +185,22 @@ func (r *UploadReaper) expired() ([]fsm.Upload, error) {
 		return nil, fmt.Errorf("walk uploads: %w", err)
 	}
 	return out, nil
+}
+
+// idleSince reports whether no part of u was stored after cutoff: an
+// upload initiated long ago that is still receiving parts (a multi-TiB
+// upload takes more than a day) is in use, not abandoned.
+func (r *UploadReaper) idleSince(u fsm.Upload, cutoff time.Time) (bool, error) {
+	parts, _, err := r.state.Parts(u.ID, 0, 0)
+	if err != nil {
+		return false, fmt.Errorf("read parts of upload %s: %w", u.ID, err)
+	}
+	for _, p := range parts {
+		if !p.ModTime.Before(cutoff) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // abort discards one upload on its backend, then drops its record. The

@@ -60,8 +60,9 @@ type Config struct {
 	// DevBackend adds an fs backend "local" under <DataDir>/fs when the
 	// cluster is initialised, and makes its region the default.
 	DevBackend bool
-	// UploadExpiry is the age after which incomplete multipart uploads are
-	// aborted (0: replication.DefaultUploadExpiry).
+	// UploadExpiry is how long an incomplete multipart upload may go
+	// without a new part before it is aborted (0:
+	// replication.DefaultUploadExpiry).
 	UploadExpiry time.Duration
 	// Consistency is "strong" (default) or "local".
 	Consistency string
