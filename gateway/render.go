@@ -215,8 +215,12 @@ const copyBufSize = 256 << 10
 type writerOnly struct{ io.Writer }
 
 // copyBody streams src to w. A src that implements io.WriterTo (the
-// multipart keep-alive body) still drives the copy itself.
+// multipart keep-alive body) drives the copy itself and gets w unwrapped:
+// it flushes through the http.ResponseWriter after every piece.
 func (g *Gateway) copyBody(w io.Writer, src io.Reader) (int64, error) {
+	if wt, ok := src.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
 	bp, ok := g.copyBufs.Get().(*[]byte)
 	if !ok {
 		b := make([]byte, copyBufSize)
