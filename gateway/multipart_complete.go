@@ -144,6 +144,11 @@ func (g *Gateway) completeMultipartUpload(ctx context.Context, req *request) (*r
 	if err := g.authorize(ctx, req, "s3:PutObject"); err != nil {
 		return nil, err
 	}
+	// A conditional complete (If-None-Match: *) must not overwrite
+	// silently.
+	if err := checkWriteHeaders(req.Header); err != nil {
+		return nil, err
+	}
 	listed, err := parseCompleteRequest(req.Body)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,12 @@ func (g *Gateway) createMultipartUpload(ctx context.Context, req *request) (*res
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
+	// The object is written here as much as by PutObject: refuse what
+	// strata cannot honour (the aws CLI sends --sse on this request for
+	// large files) rather than store it silently without it.
+	if err := checkWriteHeaders(req.Header); err != nil {
+		return nil, err
+	}
 	meta, err := metaFromHeaders(req.Header)
 	if err != nil {
 		return nil, err
