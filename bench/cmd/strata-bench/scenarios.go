@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -259,7 +260,10 @@ func benchRSS(ctx context.Context, e *env, size int64) ([]result, error) {
 	s := sampleRSS(e.strataPID(), 50*time.Millisecond)
 	start := time.Now()
 	_, err = e.through.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(throughB), Key: aws.String("stream"),
-		Body: newGenReader(size), ContentLength: aws.Int64(size)})
+		Body: newGenReader(size), ContentLength: aws.Int64(size)},
+		// A non-seekable body over plain HTTP cannot be hashed up front:
+		// send it as UNSIGNED-PAYLOAD, as streaming clients do.
+		s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	peak := s.stop()
 	if err != nil {
 		return nil, fmt.Errorf("streaming put: %w", err)
