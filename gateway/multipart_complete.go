@@ -175,8 +175,12 @@ func (g *Gateway) completeMultipartUpload(ctx context.Context, req *request) (*r
 	// Once the backend starts assembling, the work is finished even if
 	// the client goes away: a half-done complete (backend object
 	// assembled, record still an upload) is worse than an unread answer.
+	// Counted separately from the request, so a shutdown waits for it
+	// even after the client (and with it the request) went away.
 	done := make(chan completeOutcome, 1)
+	g.work.add()
 	go func() {
+		defer g.work.done()
 		done <- g.finishUpload(context.WithoutCancel(ctx), req, be, u, plan)
 	}()
 	wait := time.NewTimer(keepAliveAfter)

@@ -117,6 +117,11 @@ func (g *Gateway) putObject(ctx context.Context, req *request) (*response, error
 // object, the backing object is removed so no invisible copy lingers.
 // Replicas of a replaced record that live elsewhere are deleted.
 func (g *Gateway) commitObject(ctx context.Context, be backend.Backend, obj fsm.Object) error {
+	// The backend already holds the bytes (over those of any previous
+	// version): wait for the command's real outcome even if the client
+	// left, so a node shutting down (see Drain) does not stop raft under
+	// it. The cluster's apply timeout still bounds the wait.
+	ctx = context.WithoutCancel(ctx)
 	res, err := g.apply(ctx, fsm.CmdPutObject, fsm.PutObject{Object: obj})
 	if err != nil {
 		if isDeterministic(err) {

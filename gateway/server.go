@@ -44,6 +44,8 @@ type Gateway struct {
 	verifier *sigv4.Verifier
 	locks    *keyLocks
 	routes   []route
+	// work counts requests and detached writes in flight (see Drain).
+	work inflight
 	// copyBufs holds the streaming copy buffers (see copyBody).
 	copyBufs sync.Pool
 }
@@ -101,6 +103,8 @@ func (g *Gateway) lookupSecret(ctx context.Context, accessKey string) (string, b
 // ServeHTTP implements http.Handler: request id → addressing → SigV4 →
 // routing → handler → renderer.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.work.add()
+	defer g.work.done()
 	start := time.Now()
 	req := &request{
 		HTTP:          r,

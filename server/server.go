@@ -88,6 +88,11 @@ const DevBackendName = "local"
 // shutdownTimeout bounds how long Close waits for in-flight HTTP requests.
 const shutdownTimeout = 10 * time.Second
 
+// drainTimeout bounds how long Close then waits for writes that already
+// reached a backend to commit (requests cut off by the HTTP shutdown, a
+// CompleteMultipartUpload still assembling) before it stops raft.
+const drainTimeout = time.Minute
+
 // Server is one running node.
 type Server struct {
 	cfg Config
@@ -100,6 +105,7 @@ type Server struct {
 	creds    *iam.Store
 	adminSvc *admin.Service
 
+	gw              *gateway.Gateway
 	s3Srv, adminSrv *http.Server
 	s3Ln, adminLn   net.Listener
 
@@ -283,6 +289,7 @@ func (s *Server) serve() error {
 	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
+	s.gw = gw
 	s.s3Srv = s.newHTTPServer(gw)
 	s.adminSrv = s.newHTTPServer(adminHandler)
 	go s.runHTTP("s3", s.s3Srv, s.s3Ln)
@@ -348,6 +355,21 @@ func (s *Server) AdminCredential() (accessKey, secretKey string) {
 // bootstrap run); the CLI prints the credential only then.
 func (s *Server) Initialized() bool { return s.initialized }
 
+// drainGateway waits (bounded) for the gateway's in-flight writes to
+// commit: stopping raft under a write whose bytes already replaced an
+// object on the backend would leave that object's record pointing at
+// bytes it does not describe.
+func (s *Server) drainGateway() {
+	if s.gw == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := s.gw.Drain(ctx); err != nil {
+		s.log.Warn("stopping with S3 writes still in flight; their commits may be lost", "err", err)
+	}
+}
+
 // CredentialFile is the path of the admin credential file.
 func (s *Server) CredentialFile() string {
 	return filepath.Join(s.cfg.DataDir, CredentialFileName)
@@ -376,6 +398,7 @@ func (s *Server) Close() error {
 				ln.Close() // a listener Serve never took
 			}
 		}
+		s.drainGateway()
 		if s.stopWorkers != nil {
 			s.stopWorkers()
 			s.workers.Wait()
