@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stratagw/strata/backend"
@@ -47,6 +48,9 @@ const (
 // Backend is an fs backend rooted at one directory.
 type Backend struct {
 	root string // absolute, symlinks resolved
+	// versions pair each object's file with its sidecar for readers (see
+	// versionLock).
+	versions [versionStripes]sync.RWMutex
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -88,11 +88,12 @@ func (b *Backend) GetObject(ctx context.Context, bucket, key string, rng *backen
 
 // openSection opens the (range of the) object after the If-Match check.
 func (b *Backend) openSection(ctx context.Context, bucket, key string, rng *backend.Range, ifMatch string) (fileSection, backend.ObjectInfo, error) {
-	p, f, st, err := b.openObject(ctx, bucket, key)
+	v, err := b.openVersion(ctx, bucket, key)
 	if err != nil {
 		return fileSection{}, backend.ObjectInfo{}, fmt.Errorf("fs get: %w", err)
 	}
-	info, err := b.objectInfo(ctx, p, f, st)
+	f := v.f
+	info, err := b.objectInfo(ctx, v)
 	if err != nil {
 		_ = f.Close()
 		return fileSection{}, backend.ObjectInfo{}, fmt.Errorf("fs get: %w", err)
@@ -114,12 +115,12 @@ func (b *Backend) openSection(ctx context.Context, bucket, key string, rng *back
 
 // HeadObject describes bucket/key.
 func (b *Backend) HeadObject(ctx context.Context, bucket, key string) (backend.ObjectInfo, error) {
-	p, f, st, err := b.openObject(ctx, bucket, key)
+	v, err := b.openVersion(ctx, bucket, key)
 	if err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("fs head: %w", err)
 	}
-	defer f.Close()
-	info, err := b.objectInfo(ctx, p, f, st)
+	defer v.f.Close()
+	info, err := b.objectInfo(ctx, v)
 	if err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("fs head: %w", err)
 	}

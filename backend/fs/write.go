@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/stratagw/strata/backend"
@@ -116,9 +118,33 @@ func mkdirAll(path string) error {
 	return err
 }
 
+// versionStripes is the number of locks that pair objects' files with
+// their sidecars (see versionLock).
+const versionStripes = 256
+
+// versionLock is the lock that keeps a reader from pairing an object's
+// file with a sidecar of another version: install holds it exclusively
+// from the rename of a new version until its sidecar is written; readers
+// share it while they open the file and read the sidecar. Without it, a
+// reader in that window saw the new file with the old sidecar, which
+// still matched when both versions had the same size and an mtime in the
+// same timestamp tick, and served the new bytes under the old ETag. Keys
+// are spread over a fixed set of stripes. (Nodes sharing the directory
+// over NFS are not covered; nor is a crash inside the window.)
+func (b *Backend) versionLock(p objPath) *sync.RWMutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(p.bucket))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(p.rel))
+	return &b.versions[h.Sum32()%versionStripes]
+}
+
 // install renames a temp file into place as p's object and writes its
 // sidecar. etag is the object's ETag (hex md5, or md5-of-md5s-N).
 func (b *Backend) install(p objPath, t *temp, etag string, meta backend.Meta) (backend.ObjectInfo, error) {
+	mu := b.versionLock(p)
+	mu.Lock()
+	defer mu.Unlock()
 	dst := p.data()
 	// A concurrent delete may prune a directory between prepareParent
 	// and the rename; retry a few times before giving up.
@@ -263,12 +289,41 @@ func (b *Backend) readSidecar(p objPath) (sidecarData, bool) {
 	return sc, true
 }
 
-// objectInfo describes the open file f of object p. When the sidecar is
-// missing or stale, the ETag is the md5 of the bytes (read from f) and the
+// version is an open object file with the sidecar read together with it
+// (under the version lock).
+type version struct {
+	p       objPath
+	f       *os.File
+	st      os.FileInfo
+	sc      sidecarData
+	hasMeta bool
+}
+
+// openVersion opens bucket/key and reads its sidecar as one consistent
+// pair (see versionLock).
+func (b *Backend) openVersion(ctx context.Context, bucket, key string) (version, error) {
+	p, err := b.objectPath(bucket, key)
+	if err != nil {
+		return version{}, err
+	}
+	mu := b.versionLock(p)
+	mu.RLock()
+	defer mu.RUnlock()
+	p, f, st, err := b.openObject(ctx, bucket, key)
+	if err != nil {
+		return version{}, err
+	}
+	sc, ok := b.readSidecar(p)
+	return version{p: p, f: f, st: st, sc: sc, hasMeta: ok}, nil
+}
+
+// objectInfo describes the open file of v. When the sidecar is missing or
+// stale, the ETag is the md5 of the bytes (read from the file) and the
 // metadata is empty.
-func (b *Backend) objectInfo(ctx context.Context, p objPath, f *os.File, st os.FileInfo) (backend.ObjectInfo, error) {
-	if sc, ok := b.readSidecar(p); ok && sc.matches(st) {
-		return sc.info(relToKey(p.rel), st), nil
+func (b *Backend) objectInfo(ctx context.Context, v version) (backend.ObjectInfo, error) {
+	p, f, st := v.p, v.f, v.st
+	if v.hasMeta && v.sc.matches(st) {
+		return v.sc.info(relToKey(p.rel), st), nil
 	}
 	h := md5.New()
 	if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(f, 0, st.Size())}); err != nil {
