@@ -21,7 +21,7 @@ func (g *Gateway) deleteObject(ctx context.Context, req *request) (*response, er
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
-	if _, ok := req.Query["versionId"]; ok {
+	if vs, ok := req.Query["versionId"]; ok && vs[0] != "null" {
 		return nil, apiErrf(ErrNotImplemented, "Versioned deletes are not implemented.")
 	}
 	if _, err := g.bucket(ctx, req.Bucket); err != nil {

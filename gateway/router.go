@@ -111,7 +111,7 @@ func (g *Gateway) match(req *request) (handlerFunc, error) {
 		lvl = levelBucket
 	}
 	for _, q := range unimplementedSubresources {
-		if _, ok := req.Query[q]; ok && !routedRead(method, lvl, q) {
+		if _, ok := req.Query[q]; ok && !routedRead(method, lvl, q) && !nullVersion(req, lvl, q) {
 			return nil, apiErrf(ErrNotImplemented, "The %q sub-resource is not implemented for %s.", q, method)
 		}
 	}
@@ -143,6 +143,13 @@ func routedRead(method string, lvl level, q string) bool {
 		return lvl == levelBucket
 	}
 	return false
+}
+
+// nullVersion reports whether q is a versionId naming the "null" version
+// of an object: strata never versions, so that is the object itself, as
+// on an unversioned S3 bucket.
+func nullVersion(req *request, lvl level, q string) bool {
+	return q == "versionId" && lvl == levelObject && req.Query.Get(q) == "null"
 }
 
 func levelName(l level) string {
