@@ -223,6 +223,8 @@ func TestAddBackendRefused(t *testing.T) {
 		{"bad name", api.AddBackend{Name: "-b", Type: "fs", Path: n.allowed}, 400, api.CodeInvalidRequest, "backend name"},
 		{"s3 without keys", api.AddBackend{Name: "b", Type: "s3", Endpoint: "http://127.0.0.1:1", Region: "r"}, 400, api.CodeInvalidRequest, "access key"},
 		{"s3 bad endpoint", api.AddBackend{Name: "b", Type: "s3", Endpoint: "127.0.0.1:1", Region: "r", AccessKey: "a", SecretKey: "s"}, 400, api.CodeInvalidRequest, "endpoint"},
+		{"s3 credentials in endpoint", api.AddBackend{Name: "b", Type: "s3", Endpoint: "http://user:topsecret@127.0.0.1:1", Region: "r", AccessKey: "a", SecretKey: "s"}, 400, api.CodeInvalidRequest, "must not contain credentials"},
+		{"s3 unparsable endpoint with credentials", api.AddBackend{Name: "b", Type: "s3", Endpoint: "http://user:topsecret@[::1", Region: "r", AccessKey: "a", SecretKey: "s"}, 400, api.CodeInvalidRequest, "endpoint"},
 		{"s3 unreachable", api.AddBackend{Name: "b", Type: "s3", Endpoint: "http://127.0.0.1:1", Region: "us-east-1", AccessKey: "a", SecretKey: "topsecret-value"},
 			502, api.CodeBackendUnreachable, "not usable"},
 	}

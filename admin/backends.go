@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/backend"
@@ -63,7 +64,14 @@ func validateAddBackend(req api.AddBackend) (backend.Config, error) {
 		return backend.Config{Type: "fs", Path: filepath.Clean(req.Path)}, nil
 	case "s3":
 		u, err := url.Parse(req.Endpoint)
+		if err == nil && u.User != nil {
+			return backend.Config{}, invalid("the s3 backend endpoint must not contain credentials: give them as the access key and secret key")
+		}
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if strings.Contains(req.Endpoint, "@") {
+				// It may hold user:password: do not echo it.
+				return backend.Config{}, invalid("s3 backend endpoint must be an http:// or https:// URL")
+			}
 			return backend.Config{}, invalid("s3 backend endpoint %q must be an http:// or https:// URL", req.Endpoint)
 		}
 		switch {
