@@ -311,16 +311,7 @@ func (g *Gateway) outcomeDocument(req *request, out completeOutcome) []byte {
 		out.err = errors.New("complete produced no result")
 	}
 	ae := g.toAPIError(req, out.err)
-	doc := errorXML{
-		Code:      string(ae.Code),
-		Message:   ae.message(),
-		Resource:  req.HTTP.URL.Path,
-		RequestID: req.ID,
-		HostID:    hostID(req.ID),
-	}
-	for _, k := range sortedKeys(ae.Extra) {
-		doc.Extra = append(doc.Extra, extraElem{XMLName: xml.Name{Local: k}, Value: ae.Extra[k]})
-	}
+	doc := errorDocument(req, ae)
 	body, err := marshalXML(doc)
 	if err != nil {
 		return []byte(xml.Header + "<Error><Code>InternalError</Code></Error>")

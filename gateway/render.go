@@ -100,16 +100,7 @@ func (g *Gateway) renderError(w http.ResponseWriter, req *request, err error) in
 		w.WriteHeader(http.StatusNotModified)
 		return http.StatusNotModified
 	}
-	doc := errorXML{
-		Code:      string(ae.Code),
-		Message:   ae.message(),
-		Resource:  req.HTTP.URL.Path,
-		RequestID: req.ID,
-		HostID:    hostID(req.ID),
-	}
-	for _, k := range sortedKeys(ae.Extra) {
-		doc.Extra = append(doc.Extra, extraElem{XMLName: xml.Name{Local: k}, Value: ae.Extra[k]})
-	}
+	doc := errorDocument(req, ae)
 	body, mErr := marshalXML(doc)
 	if mErr != nil {
 		body = nil
@@ -228,4 +219,19 @@ func (g *Gateway) copyBody(w io.Writer, src io.Reader) (int64, error) {
 	}
 	defer g.copyBufs.Put(bp)
 	return io.CopyBuffer(writerOnly{w}, src, *bp)
+}
+
+// errorDocument is the S3 error XML for ae answering req.
+func errorDocument(req *request, ae *APIError) errorXML {
+	doc := errorXML{
+		Code:      string(ae.Code),
+		Message:   ae.message(),
+		Resource:  req.HTTP.URL.Path,
+		RequestID: req.ID,
+		HostID:    hostID(req.ID),
+	}
+	for _, k := range sortedKeys(ae.Extra) {
+		doc.Extra = append(doc.Extra, extraElem{XMLName: xml.Name{Local: k}, Value: ae.Extra[k]})
+	}
+	return doc
 }
