@@ -42,11 +42,7 @@ func (g *Gateway) createMultipartUpload(ctx context.Context, req *request) (*res
 	if err != nil {
 		return nil, err
 	}
-	backing, err := primaryBacking(b)
-	if err != nil {
-		return nil, err
-	}
-	be, err := g.backend(ctx, backing.BackendID)
+	backing, be, err := g.writeTarget(ctx, b)
 	if err != nil {
 		return nil, err
 	}

@@ -126,11 +126,7 @@ func metadataDirective(req *request) (replace bool, err error) {
 // bucket of dst and returns the (uncommitted) record and the destination
 // backend.
 func (g *Gateway) copyBytes(ctx context.Context, src fsm.Object, dst fsm.Bucket, dstKey string, meta fsm.ObjectMeta) (fsm.Object, backend.Backend, error) {
-	bb, err := primaryBacking(dst)
-	if err != nil {
-		return fsm.Object{}, nil, err
-	}
-	be, err := g.backend(ctx, bb.BackendID)
+	bb, be, err := g.writeTarget(ctx, dst)
 	if err != nil {
 		return fsm.Object{}, nil, err
 	}

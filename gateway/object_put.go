@@ -66,11 +66,7 @@ func (g *Gateway) putObject(ctx context.Context, req *request) (*response, error
 	if err != nil {
 		return nil, err
 	}
-	bb, err := primaryBacking(b)
-	if err != nil {
-		return nil, err
-	}
-	be, err := g.backend(ctx, bb.BackendID)
+	bb, be, err := g.writeTarget(ctx, b)
 	if err != nil {
 		return nil, err
 	}

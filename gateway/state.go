@@ -60,6 +60,20 @@ func primaryBacking(b fsm.Bucket) (fsm.BackingBucket, error) {
 	return b.Backings[0], nil
 }
 
+// writeTarget is where new objects of b go: its primary backing bucket
+// and that bucket's open backend.
+func (g *Gateway) writeTarget(ctx context.Context, b fsm.Bucket) (fsm.BackingBucket, backend.Backend, error) {
+	bb, err := primaryBacking(b)
+	if err != nil {
+		return fsm.BackingBucket{}, nil, err
+	}
+	be, err := g.backend(ctx, bb.BackendID)
+	if err != nil {
+		return fsm.BackingBucket{}, nil, err
+	}
+	return bb, be, nil
+}
+
 // backend opens a backend by record id; failure to open it is 503.
 func (g *Gateway) backend(ctx context.Context, id string) (backend.Backend, error) {
 	be, err := g.backends.Get(ctx, id)
