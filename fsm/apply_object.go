@@ -16,7 +16,28 @@ func applyPutObject(tx *bolt.Tx, cmd *PutObject) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cmd.IfReplicaETag != "" {
+		if err := checkReplicaETag(objs, cmd.Object.Key, cmd.IfReplicaETag); err != nil {
+			return nil, err
+		}
+	}
 	return replaceObject(objs, &cmd.Object)
+}
+
+// checkReplicaETag is PutObject's compare-and-set guard: the record of key
+// must exist and its first replica must carry etag.
+func checkReplicaETag(objs *bolt.Bucket, key, etag string) error {
+	cur, err := loadObject(objs, key)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return errorf(CodePreconditionFailed, "object %q does not exist", key)
+	}
+	if len(cur.Replicas) == 0 || cur.Replicas[0].ETag != etag {
+		return errorf(CodePreconditionFailed, "object %q: first replica's ETag is not %q", key, etag)
+	}
+	return nil
 }
 
 // replaceObject stores o and returns the record it replaced, if any.

@@ -236,6 +236,18 @@ func objectCases() []applyCase {
 		{name: "put object key of 1024 bytes", setup: withBucketSetup, cmd: CmdPutObject, body: PutObject{Object: object("b1", strings.Repeat("é", MaxObjectKeyLen/2), 1)}},
 		{name: "put object key not UTF-8", setup: withBucketSetup, cmd: CmdPutObject, body: PutObject{Object: object("b1", "a\xffb", 1)}, code: CodeInvalid},
 		{name: "put object negative size", setup: withBucketSetup, cmd: CmdPutObject, body: PutObject{Object: object("b1", "k", -1)}, code: CodeInvalid},
+		{name: "put object if replica ETag", setup: withObject, cmd: CmdPutObject, body: PutObject{Object: replaced, IfReplicaETag: "be"},
+			check: func(t *testing.T, f *testFSM, res Result) {
+				if res.Previous == nil || res.Previous.Size != 1 {
+					t.Fatalf("Previous = %+v, want the size-1 record", res.Previous)
+				}
+				if o, _, _ := f.Object("b1", "k"); o.Size != 2 {
+					t.Fatalf("Object size = %d, want 2", o.Size)
+				}
+			}},
+		{name: "put object if replica ETag mismatch", setup: withObject, cmd: CmdPutObject, body: PutObject{Object: replaced, IfReplicaETag: "other"}, code: CodePreconditionFailed},
+		{name: "put object if replica ETag missing record", setup: withBucketSetup, cmd: CmdPutObject, body: PutObject{Object: replaced, IfReplicaETag: "be"}, code: CodePreconditionFailed},
+		{name: "put object if replica ETag unknown bucket", setup: withBucketSetup, cmd: CmdPutObject, body: PutObject{Object: object("nope", "k", 1), IfReplicaETag: "be"}, code: CodeNoSuchBucket},
 		{name: "delete object", setup: withObject, cmd: CmdDeleteObject, body: DeleteObject{Bucket: "b1", Key: "k"},
 			check: func(t *testing.T, f *testFSM, res Result) {
 				if res.Previous == nil || res.Previous.Key != "k" {

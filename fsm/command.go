@@ -102,6 +102,9 @@ const (
 	CodeNoSuchUpload       = "NoSuchUpload"
 	CodeInvalid            = "Invalid"
 	CodeUnknownCommand     = "UnknownCommand"
+	// CodePreconditionFailed: a conditional command (PutObject with
+	// IfReplicaETag) found the state other than it required.
+	CodePreconditionFailed = "PreconditionFailed"
 )
 
 // Error is a deterministic command failure.

@@ -205,8 +205,17 @@ type DeleteBucket struct {
 // CodeNoSuchBucket. The previous record, if any, is returned in
 // Result.Previous so the submitter can clean up backing objects that are
 // no longer referenced.
+//
+// IfReplicaETag, when not empty, makes the command a compare-and-set: it
+// applies only if a record exists at the key and its first replica's ETag
+// equals IfReplicaETag, else it fails with CodePreconditionFailed and
+// writes nothing. The gateway uses it to adopt a backing object whose
+// write was never committed (see gateway/DESIGN.md) without overwriting a
+// record another writer committed meanwhile. Empty (every log entry written
+// before the field existed) is an unconditional put.
 type PutObject struct {
-	Object Object `msgpack:"object"`
+	Object        Object `msgpack:"object"`
+	IfReplicaETag string `msgpack:"if_replica_etag,omitempty"`
 }
 
 // DeleteObject removes an object record; deleting a missing key succeeds
