@@ -84,6 +84,28 @@ func backendMeta(m fsm.ObjectMeta) backend.Meta {
 	}
 }
 
+// objectMeta is the client-visible metadata of a backing object's native
+// metadata (the inverse of backendMeta). A missing content type becomes
+// the default a PUT without one stores.
+func objectMeta(m backend.Meta) fsm.ObjectMeta {
+	om := fsm.ObjectMeta{
+		ContentType:        m.ContentType,
+		ContentEncoding:    m.ContentEncoding,
+		ContentDisposition: m.ContentDisposition,
+		ContentLanguage:    m.ContentLanguage,
+		CacheControl:       m.CacheControl,
+		Expires:            m.Expires,
+		UserMeta:           m.User,
+	}
+	if om.ContentType == "" {
+		om.ContentType = defaultContentType
+	}
+	if len(om.UserMeta) == 0 {
+		om.UserMeta = nil
+	}
+	return om
+}
+
 // setMetaHeaders writes an object's stored metadata as response headers.
 func setMetaHeaders(h http.Header, m fsm.ObjectMeta) {
 	set := func(name, v string) {

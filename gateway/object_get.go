@@ -38,7 +38,12 @@ func (g *Gateway) headObject(ctx context.Context, req *request) (*response, erro
 // readObject serves GET and HEAD. The backend read is guarded by the
 // replica's ETag: if the backing object changed after the record was read
 // (a concurrent overwrite or delete), the record is read again once and the
-// read retried; a second mismatch is 503 rather than wrong bytes.
+// read retried. A second ETag mismatch with no write of the key in flight
+// on this node is a write that reached the backend but never committed:
+// the record adopts the backing object and the read is served from it
+// (adoptBacking). Otherwise a second mismatch, or a missing backing
+// object, is 503 rather than wrong bytes. HEAD answers from the record
+// alone, so it can show the stale record until the first GET repairs it.
 func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (*response, error) {
 	if err := g.authorize(ctx, req, "s3:GetObject"); err != nil {
 		return nil, err
@@ -61,6 +66,12 @@ func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (
 		return nil, err
 	}
 	resp, err = g.objectResponse(ctx, req, o, withBody)
+	if errors.Is(err, errReplicaChanged) && errors.Is(err, backend.ErrPreconditionFailed) {
+		// Still other bytes than the record says: unless a write on
+		// this node explains it, a crash between a write's backend step
+		// and its commit left them (see object_repair.go).
+		resp, err = g.readAdopted(ctx, req, o, withBody)
+	}
 	if errors.Is(err, errReplicaChanged) {
 		return nil, &APIError{Code: ErrServiceUnavailable, Message: "The object is being modified. Please retry.", Cause: err}
 	}

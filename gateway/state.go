@@ -153,6 +153,23 @@ func (l *keyLocks) lock(bucketKeys ...string) (unlock func()) {
 	}
 }
 
+// tryLock locks bucket/key only if that takes no waiting, and returns the
+// unlock function and true; false means a writer of the key on this node
+// holds the lock (a caller that took it but has not locked yet does not
+// block tryLock, and it has not written anything yet either).
+func (l *keyLocks) tryLock(bucket, key string) (unlock func(), ok bool) {
+	name := bucket + "\x00" + key
+	kl := l.acquire(name)
+	if !kl.mu.TryLock() {
+		l.release(name)
+		return nil, false
+	}
+	return func() {
+		kl.mu.Unlock()
+		l.release(name)
+	}, true
+}
+
 // acquire returns the lock of name, creating it, and counts the caller.
 func (l *keyLocks) acquire(name string) *keyLock {
 	l.mu.Lock()
