@@ -196,6 +196,17 @@ func (n *node) restart() {
 	n.start()
 }
 
+// kill ends the process with SIGKILL (no drain, no shutdown hooks: the
+// state on disk is whatever the moment of the kill left) and waits for it;
+// start brings it back on the same dir and ports.
+func (n *node) kill() {
+	n.t.Helper()
+	if err := n.cmd.Process.Kill(); err != nil {
+		n.t.Fatalf("kill strata: %v", err)
+	}
+	<-n.done
+}
+
 func (n *node) s3URL() string    { return "http://" + n.S3Addr }
 func (n *node) adminURL() string { return "http://" + n.AdminAddr }
 
