@@ -179,7 +179,7 @@ func (g *Gateway) listMultipartUploads(ctx context.Context, req *request) (*resp
 	}
 	enc := func(s string) string {
 		if encoding == "url" {
-			return url.QueryEscape(s)
+			return s3URLEncode(s)
 		}
 		return s
 	}

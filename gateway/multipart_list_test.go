@@ -132,3 +132,22 @@ func TestListMultipartUploadsPagination(t *testing.T) {
 		t.Errorf("key-marker listing: %+v, %v", out, err)
 	}
 }
+
+// TestListUploadsURLEncoding: encoding-type=url encodes keys the way
+// ListObjects does (space as %20, '/' kept), not as a query string.
+func TestListUploadsURLEncoding(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	tg := fsTarget(s, "mp-list-enc")
+	s.createUpload(tg.bucket, "dir/a b+c")
+	r := s.rawRequest("GET", "/"+tg.bucket+"?uploads&encoding-type=url&prefix=dir%2F", nil)
+	sign(t, r, nil, testAccessKey, testSecretKey, time.Now())
+	resp, body, _ := do(t, r)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"<Key>dir/a%20b%2Bc</Key>", "<Prefix>dir/</Prefix>", "<EncodingType>url</EncodingType>"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("missing %s in %s", want, body)
+		}
+	}
+}
