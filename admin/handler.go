@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/stratagw/strata/admin/api"
-	"github.com/stratagw/strata/gateway"
 	"github.com/stratagw/strata/gateway/sigv4"
+	"github.com/stratagw/strata/iam"
 )
 
 // maxBody bounds admin request bodies; they are small JSON documents.
@@ -24,11 +24,16 @@ type Verifier interface {
 	Verify(r *http.Request) (*sigv4.Auth, error)
 }
 
+// Credentials resolves the access key of a verified request (*iam.Store).
+type Credentials interface {
+	Lookup(ctx context.Context, accessKey string) (id iam.Identity, secret string, ok bool, err error)
+}
+
 // HandlerDeps are the collaborators of the admin HTTP handler.
 type HandlerDeps struct {
 	Service     *Service
 	Verifier    Verifier
-	Credentials gateway.Credentials
+	Credentials Credentials
 	// Metrics, when set, is served unauthenticated at /metrics.
 	Metrics http.Handler
 	Logger  *slog.Logger

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratagw/strata/backend"
 	"github.com/stratagw/strata/fsm"
+	"github.com/stratagw/strata/iam"
 )
 
 // Cluster is what the gateway needs from the raft node.
@@ -32,12 +33,8 @@ type Backends interface {
 	Get(ctx context.Context, backendID string) (backend.Backend, error)
 }
 
-// Identity is an authenticated caller.
-type Identity struct {
-	AccessKey string
-	Admin     bool
-	User      string
-}
+// Identity is an authenticated caller (owned by iam, which resolves it).
+type Identity = iam.Identity
 
 // Credentials resolves access keys for SigV4 verification.
 type Credentials interface {

@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/stratagw/strata/fsm"
-	"github.com/stratagw/strata/gateway"
 	"github.com/stratagw/strata/internal/sealbox"
 )
 
@@ -52,22 +51,22 @@ func NewStore(state fsm.Reader, box *sealbox.Box) *Store {
 // Lookup returns the identity and clear secret of accessKey; ok is false
 // when the key is unknown. An error means the state could not be read or
 // the secret could not be unsealed (wrong cluster key).
-func (s *Store) Lookup(ctx context.Context, accessKey string) (gateway.Identity, string, bool, error) {
+func (s *Store) Lookup(ctx context.Context, accessKey string) (Identity, string, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return gateway.Identity{}, "", false, err
+		return Identity{}, "", false, err
 	}
 	c, ok, err := s.state.Credential(accessKey)
 	if err != nil {
-		return gateway.Identity{}, "", false, fmt.Errorf("look up credential: %w", err)
+		return Identity{}, "", false, fmt.Errorf("look up credential: %w", err)
 	}
 	if !ok {
-		return gateway.Identity{}, "", false, nil
+		return Identity{}, "", false, nil
 	}
 	secret, err := s.secret(c)
 	if err != nil {
-		return gateway.Identity{}, "", false, err
+		return Identity{}, "", false, err
 	}
-	id := gateway.Identity{AccessKey: c.AccessKey, Admin: c.Admin, User: c.User}
+	id := Identity{AccessKey: c.AccessKey, Admin: c.Admin, User: c.User}
 	return id, secret, true, nil
 }
 
