@@ -1,8 +1,9 @@
 // Package replication owns strata's background workers over the backends:
 // work that keeps the backing storage consistent with the replicated state
-// without a client waiting for it. The first worker is the upload reaper,
+// without a client waiting for it. The workers so far are the upload reaper,
 // which aborts multipart uploads abandoned for longer than a configured
-// time. Replica placement, async replication, repair, import and drain
+// time; the orphan cleaner deletes backing objects no record points at.
+// Replica placement, async replication, repair, import and drain
 // workers arrive here later. Workers run on the raft leader only, read the
 // state through fsm.Reader and change it only through Cluster.Apply; they
 // never write the FSM directly.
@@ -59,6 +60,8 @@ type UploadReaperOptions struct {
 	Interval time.Duration
 	// Now returns the current time (tests pass a fixed clock).
 	Now func() time.Time
+	// Batch bounds how many idle uploads one pass collects (default 1000).
+	Batch int
 }
 
 // UploadReaper aborts multipart uploads abandoned for longer than Expiry
@@ -84,6 +87,9 @@ func NewUploadReaper(state fsm.Reader, cluster Cluster, backends Backends, opts 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Batch <= 0 {
+		opts.Batch = reapBatch
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -97,27 +103,9 @@ func NewUploadReaper(state fsm.Reader, cluster Cluster, backends Backends, opts 
 }
 
 // Run sweeps until ctx is done: as soon as this node is (or becomes) the
-// leader, then every Interval while it stays leader. Passes on a follower
-// do nothing, so every node may run the reaper and only the leader acts;
-// a new leader sweeps at once instead of waiting a full interval.
+// leader, then every Interval while it stays leader (see runOnLeader).
 func (r *UploadReaper) Run(ctx context.Context) {
-	t := time.NewTicker(min(r.opts.Interval, leaderPoll))
-	defer t.Stop()
-	var last time.Time
-	wasLeader := false
-	for {
-		leader := r.cluster.IsLeader()
-		if leader && (!wasLeader || time.Since(last) >= r.opts.Interval) {
-			last = time.Now()
-			r.sweepAndLog(ctx)
-		}
-		wasLeader = leader
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	runOnLeader(ctx, r.cluster, r.opts.Interval, r.sweepAndLog)
 }
 
 // sweepAndLog runs one pass and logs its outcome.
@@ -169,17 +157,21 @@ func (r *UploadReaper) Sweep(ctx context.Context) (int, error) {
 	return n, firstErr
 }
 
-// expired collects the uploads initiated before Expiry ago (candidates:
-// Sweep then skips those with a recent part). It does no I/O inside the
+// expired collects the uploads with no activity (initiation or stored
+// part) since Expiry ago; Sweep re-checks the parts themselves, which also
+// covers records written before Upload.LastPart existed. It does no I/O inside the
 // walk: the walk holds a bbolt read transaction.
 func (r *UploadReaper) expired() ([]fsm.Upload, error) {
 	cutoff := r.opts.Now().Add(-r.opts.Expiry)
 	var out []fsm.Upload
 	err := r.state.AllUploads(func(u fsm.Upload) bool {
-		if u.Initiated.Before(cutoff) {
+		// Filter on the last activity during the walk, so the batch cap
+		// counts only idle uploads: many old but busy uploads must not
+		// hide the abandoned ones behind them.
+		if u.Initiated.Before(cutoff) && u.LastPart.Before(cutoff) {
 			out = append(out, u)
 		}
-		return len(out) < reapBatch
+		return len(out) < r.opts.Batch
 	})
 	if err != nil {
 		return nil, fmt.Errorf("walk uploads: %w", err)
