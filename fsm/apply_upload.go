@@ -61,7 +61,8 @@ func applyPutPart(tx *bolt.Tx, cmd *PutPart) (*Object, error) {
 	if p.Size < 0 {
 		return nil, invalidf("part %d has negative size %d", p.Number, p.Size)
 	}
-	if _, err := loadUpload(tx, p.UploadID); err != nil {
+	u, err := loadUpload(tx, p.UploadID)
+	if err != nil {
 		return nil, err
 	}
 	enc, err := encodeRecord(p)
@@ -70,6 +71,14 @@ func applyPutPart(tx *bolt.Tx, cmd *PutPart) (*Object, error) {
 	}
 	if err := tx.Bucket(bktParts).Put(partKey(p.UploadID, p.Number), enc); err != nil {
 		return nil, fmt.Errorf("put part %d of %q: %w", p.Number, p.UploadID, err)
+	}
+	// The upload remembers its latest activity so that the reaper can tell
+	// an abandoned upload from a long one without reading every part.
+	if p.ModTime.After(u.LastPart) {
+		u.LastPart = p.ModTime
+		if err := putRecord(tx.Bucket(bktUploads), u.ID, u); err != nil {
+			return nil, err
+		}
 	}
 	return nil, nil
 }

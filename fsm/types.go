@@ -138,6 +138,9 @@ type Upload struct {
 	BackingKey string `msgpack:"backing_key"`
 	// BackendUploadID is the backend's own multipart upload id.
 	BackendUploadID string `msgpack:"backend_upload_id"`
+	// LastPart is the ModTime of the most recently stored part (zero until
+	// the first part): the upload's last activity.
+	LastPart time.Time `msgpack:"last_part,omitempty"`
 }
 
 // Part is one uploaded part of an Upload.

@@ -36,3 +36,29 @@ func TestSweepKeepsActiveUploads(t *testing.T) {
 		t.Errorf("%d staged uploads after the sweep, want only the active one", n)
 	}
 }
+
+// TestSweepBatchCountsOnlyIdleUploads: uploads that are old but busy do not
+// use up a pass's batch, so the abandoned ones behind them are still reaped.
+func TestSweepBatchCountsOnlyIdleUploads(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"busy1", "busy2", "busy3"} {
+		u := e.upload(t, id, "k-"+id, now.Add(-72*time.Hour))
+		e.apply(t, fsm.CmdPutPart, fsm.PutPart{Part: fsm.Part{UploadID: u.ID, Number: 2, Size: 1,
+			ETag: "0cc175b9c0f1b6a831c399e269772661", BackendETag: "0cc175b9c0f1b6a831c399e269772661", ModTime: now.Add(-time.Minute)}})
+	}
+	idle := e.upload(t, "zz-idle", "k-idle", now.Add(-48*time.Hour))
+
+	r := replication.NewUploadReaper(e.fsm, e.node, e.pool,
+		replication.UploadReaperOptions{Expiry: 24 * time.Hour, Batch: 2, Now: func() time.Time { return now }}, nil)
+	n, err := r.Sweep(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the idle upload aborted", n, err)
+	}
+	if e.hasUpload(t, idle.ID) {
+		t.Fatal("idle upload behind a batch of busy ones was kept")
+	}
+	u, ok, err := e.fsm.Upload("busy1")
+	if err != nil || !ok || !u.LastPart.Equal(now.Add(-time.Minute)) {
+		t.Fatalf("upload LastPart = %v (ok %v, err %v), want the latest part's time", u.LastPart, ok, err)
+	}
+}
