@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -111,6 +112,7 @@ func (h *Handler) route(pattern string, methods map[string]endpoint) {
 		allowed = append(allowed, m)
 		h.mux.Handle(m+" "+pattern, h.authenticated(ep))
 	}
+	sort.Strings(allowed)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		writeError(w, h.log, r, errf(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed,

@@ -29,8 +29,8 @@ type Config struct {
 	RaftAddr   string `yaml:"raft_addr"`
 	GossipAddr string `yaml:"gossip_addr"`
 	// Advertise is the host (or host:port) other nodes dial for raft;
-	// empty means the raft address (or this host's name when that binds
-	// all interfaces).
+	// empty means the raft address (127.0.0.1 when that binds all
+	// interfaces).
 	Advertise string `yaml:"advertise"`
 	// Bootstrap forms a new one-voter cluster when the node has no raft
 	// state. A node that is not told to join bootstraps anyway.
@@ -60,10 +60,12 @@ type Config struct {
 
 // Defaults of a node started with no configuration.
 const (
-	DefaultDataDir      = "strata-data"
-	DefaultS3Addr       = ":9000"
-	DefaultAdminAddr    = ":9001"
-	DefaultRaftAddr     = ":9100"
+	DefaultDataDir   = "strata-data"
+	DefaultS3Addr    = ":9000"
+	DefaultAdminAddr = ":9001"
+	// DefaultRaftAddr binds loopback: raft traffic is not authenticated
+	// yet, so a node only listens on other interfaces when told to.
+	DefaultRaftAddr     = "127.0.0.1:9100"
 	DefaultGossipAddr   = ":9101"
 	DefaultConsistency  = "strong"
 	DefaultUploadExpiry = 24 * time.Hour

@@ -155,7 +155,7 @@ func TestDefaults(t *testing.T) {
 	var c Config
 	c.ApplyDefaults("myhost")
 	want := Config{
-		NodeID: "myhost", DataDir: "strata-data", S3Addr: ":9000", AdminAddr: ":9001", RaftAddr: ":9100",
+		NodeID: "myhost", DataDir: "strata-data", S3Addr: ":9000", AdminAddr: ":9001", RaftAddr: "127.0.0.1:9100",
 		GossipAddr: ":9101", Consistency: "strong", UploadExpiry: 24 * time.Hour, LogLevel: "info",
 		LogFormat: "text", FSLockdown: ptr(true), DevBackend: ptr(true),
 	}
@@ -264,7 +264,9 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Parse(b, env(map[string]string{"HOSTNAME": "node-a"}))
+	// An empty environment: the example must not depend on variables a
+	// service manager does not set (systemd sets no HOSTNAME).
+	c, err := Parse(b, env(map[string]string{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +274,7 @@ func TestExampleConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.NodeID != "node-a" || c.WantDevBackend() || !c.Lockdown() || c.UploadExpiry != 24*time.Hour || c.LogFormat != "json" {
+	if c.NodeID != "node1" || c.WantDevBackend() || !c.Lockdown() || c.UploadExpiry != 24*time.Hour || c.LogFormat != "json" {
 		t.Fatalf("%+v", c)
 	}
 }

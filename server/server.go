@@ -195,7 +195,7 @@ func (c *Config) setDefaults() {
 		c.AdminAddr = ":9001"
 	}
 	if c.RaftAddr == "" {
-		c.RaftAddr = ":9100"
+		c.RaftAddr = "127.0.0.1:9100"
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 30 * time.Second
