@@ -287,10 +287,15 @@ func (c *OrphanCleaner) hasRecord(bucket, key string) (bool, error) {
 }
 
 // uploading reports whether a multipart upload of exactly this key is in
-// progress. Uploads are ordered by key, so with the key as prefix an
+// progress (or the bucket is gone). Uploads are ordered by key, so with the key as prefix an
 // upload of the key itself comes first.
 func (c *OrphanCleaner) uploading(bucket, key string) (bool, error) {
 	res, err := c.state.ListUploads(bucket, fsm.ListUploadsOptions{Prefix: key, MaxUploads: 1})
+	if errors.Is(err, fsm.ErrCode(fsm.CodeNoSuchBucket)) {
+		// Deleted during the sweep: DeleteBucket removes its backing
+		// buckets itself, and keeping is the safe answer.
+		return true, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("list uploads of %s/%s: %w", bucket, key, err)
 	}

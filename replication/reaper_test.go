@@ -33,6 +33,7 @@ type env struct {
 	fsm   *fsm.FSM
 	node  *cluster.Node
 	pool  *pool.Pool
+	box   *sealbox.Box
 	be    backend.Backend
 	fsDir string
 }
@@ -80,7 +81,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fsm: f, node: node, pool: pool.New(f, box, pool.Options{}), fsDir: filepath.Join(dir, "fs")}
+	e := &env{fsm: f, node: node, pool: pool.New(f, box, pool.Options{}), box: box, fsDir: filepath.Join(dir, "fs")}
 	t.Cleanup(e.pool.Close)
 	if err := os.MkdirAll(e.fsDir, 0o755); err != nil {
 		t.Fatal(err)
