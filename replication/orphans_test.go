@@ -106,7 +106,7 @@ func TestSweepDeletesOnlyOrphans(t *testing.T) {
 	// what a CompleteMultipartUpload assembled before its commit.
 	e.upload(t, "up1", "completing", now)
 	putBacking(t, e.be, backing, "compl") // an upload of "completing" does not cover "compl"
-	putBacking(t, e.be, backing, "dir/") // folder marker
+	putBacking(t, e.be, backing, "dir/")  // folder marker
 	c := e.cleaner(clk, replication.OrphanCleanerOptions{})
 
 	// Everything was just written: too young to be an orphan.
