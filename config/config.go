@@ -45,8 +45,13 @@ type Config struct {
 	FSAllowedRoots []string `yaml:"fs_allowed_roots"`
 	// Consistency is "strong" (reads wait for the leader's commit index)
 	// or "local" (stale local reads).
-	Consistency       string        `yaml:"consistency"`
-	UploadExpiry      time.Duration `yaml:"upload_expiry"`
+	Consistency  string        `yaml:"consistency"`
+	UploadExpiry time.Duration `yaml:"upload_expiry"`
+	// OrphanGrace is how old a backing object no record points at must be
+	// before the orphan cleaner deletes it; OrphanInterval is the time
+	// between two sweeps.
+	OrphanGrace       time.Duration `yaml:"orphan_grace"`
+	OrphanInterval    time.Duration `yaml:"orphan_interval"`
 	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
 	TrailingLogs      uint64        `yaml:"trailing_logs"`
@@ -65,12 +70,14 @@ const (
 	DefaultAdminAddr = ":9001"
 	// DefaultRaftAddr binds loopback: raft traffic is not authenticated
 	// yet, so a node only listens on other interfaces when told to.
-	DefaultRaftAddr     = "127.0.0.1:9100"
-	DefaultGossipAddr   = ":9101"
-	DefaultConsistency  = "strong"
-	DefaultUploadExpiry = 24 * time.Hour
-	DefaultLogLevel     = "info"
-	DefaultLogFormat    = "text"
+	DefaultRaftAddr       = "127.0.0.1:9100"
+	DefaultGossipAddr     = ":9101"
+	DefaultConsistency    = "strong"
+	DefaultUploadExpiry   = 24 * time.Hour
+	DefaultOrphanGrace    = time.Hour
+	DefaultOrphanInterval = time.Hour
+	DefaultLogLevel       = "info"
+	DefaultLogFormat      = "text"
 )
 
 // Load reads a configuration file: ${VAR} references are replaced by
@@ -160,6 +167,12 @@ func (c *Config) ApplyDefaults(hostname string) {
 	if c.UploadExpiry == 0 {
 		c.UploadExpiry = DefaultUploadExpiry
 	}
+	if c.OrphanGrace == 0 {
+		c.OrphanGrace = DefaultOrphanGrace
+	}
+	if c.OrphanInterval == 0 {
+		c.OrphanInterval = DefaultOrphanInterval
+	}
 	if c.FSLockdown == nil {
 		on := true
 		c.FSLockdown = &on
@@ -225,6 +238,12 @@ func (c *Config) Validate() error {
 	}
 	if c.UploadExpiry < 0 {
 		bad("upload_expiry", "must not be negative")
+	}
+	if c.OrphanGrace < 0 {
+		bad("orphan_grace", "must not be negative")
+	}
+	if c.OrphanInterval < 0 {
+		bad("orphan_interval", "must not be negative")
 	}
 	if c.SnapshotInterval < 0 {
 		bad("snapshot_interval", "must not be negative")

@@ -49,10 +49,10 @@ func TestParse(t *testing.T) {
 		{
 			name: "lists, durations, numbers, bools",
 			text: "domains: [s3.example.com]\nfs_allowed_roots:\n  - /srv\njoin: [\"a:9101\", \"b:9101\"]\n" +
-				"upload_expiry: 36h\nsnapshot_interval: 2m\nsnapshot_threshold: 8192\ntrailing_logs: 100\nfs_lockdown: false\nbootstrap: true\n",
+				"upload_expiry: 36h\norphan_grace: 3h\norphan_interval: 30m\nsnapshot_interval: 2m\nsnapshot_threshold: 8192\ntrailing_logs: 100\nfs_lockdown: false\nbootstrap: true\n",
 			want: Config{
 				Domains: []string{"s3.example.com"}, FSAllowedRoots: []string{"/srv"}, Join: []string{"a:9101", "b:9101"},
-				UploadExpiry: 36 * time.Hour, SnapshotInterval: 2 * time.Minute, SnapshotThreshold: 8192, TrailingLogs: 100,
+				UploadExpiry: 36 * time.Hour, OrphanGrace: 3 * time.Hour, OrphanInterval: 30 * time.Minute, SnapshotInterval: 2 * time.Minute, SnapshotThreshold: 8192, TrailingLogs: 100,
 				FSLockdown: ptr(false), Bootstrap: true,
 			},
 		},
@@ -157,6 +157,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		NodeID: "myhost", DataDir: "strata-data", S3Addr: ":9000", AdminAddr: ":9001", RaftAddr: "127.0.0.1:9100",
 		GossipAddr: ":9101", Consistency: "strong", UploadExpiry: 24 * time.Hour, LogLevel: "info",
+		OrphanGrace: time.Hour, OrphanInterval: time.Hour,
 		LogFormat: "text", FSLockdown: ptr(true), DevBackend: ptr(true),
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -180,6 +181,8 @@ func TestValidate(t *testing.T) {
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, `log_format: "xml" must be text or json`},
 		{"node id", func(c *Config) { c.NodeID = "a b" }, `node_id: "a b" must not contain`},
 		{"join", func(c *Config) { c.Join = []string{"nohost"} }, `join: "nohost" is not HOST:PORT`},
+		{"orphan grace", func(c *Config) { c.OrphanGrace = -time.Second }, "orphan_grace: must not be negative"},
+		{"orphan interval", func(c *Config) { c.OrphanInterval = -time.Second }, "orphan_interval: must not be negative"},
 		{"several at once", func(c *Config) { c.S3Addr = "x"; c.AdminAddr = "y" }, "admin_addr"},
 	}
 	for _, tt := range tests {
@@ -274,7 +277,8 @@ func TestExampleConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.NodeID != "node1" || c.WantDevBackend() || !c.Lockdown() || c.UploadExpiry != 24*time.Hour || c.LogFormat != "json" {
+	if c.NodeID != "node1" || c.WantDevBackend() || !c.Lockdown() || c.UploadExpiry != 24*time.Hour ||
+		c.OrphanGrace != time.Hour || c.OrphanInterval != time.Hour || c.LogFormat != "json" {
 		t.Fatalf("%+v", c)
 	}
 }

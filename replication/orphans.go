@@ -287,8 +287,8 @@ func (c *OrphanCleaner) hasRecord(bucket, key string) (bool, error) {
 }
 
 // uploading reports whether a multipart upload of exactly this key is in
-// progress (or the bucket is gone). Uploads are ordered by key, so with the key as prefix an
-// upload of the key itself comes first.
+// progress (or the bucket is gone). Uploads are ordered by key, so with
+// the key as prefix an upload of the key itself comes first.
 func (c *OrphanCleaner) uploading(bucket, key string) (bool, error) {
 	res, err := c.state.ListUploads(bucket, fsm.ListUploadsOptions{Prefix: key, MaxUploads: 1})
 	if errors.Is(err, fsm.ErrCode(fsm.CodeNoSuchBucket)) {

@@ -64,6 +64,12 @@ type Config struct {
 	// without a new part before it is aborted (0:
 	// replication.DefaultUploadExpiry).
 	UploadExpiry time.Duration
+	// OrphanGrace is how old a backing object without a record must be
+	// before the orphan cleaner deletes it; OrphanInterval is the time
+	// between two sweeps (0: replication.DefaultOrphanGrace,
+	// replication.DefaultOrphanInterval).
+	OrphanGrace    time.Duration
+	OrphanInterval time.Duration
 	// Consistency is "strong" (default) or "local".
 	Consistency string
 	// Raft tuning; zero means the cluster package's defaults.
@@ -320,11 +326,15 @@ func (s *Server) startWorkers() {
 	s.stopWorkers = cancel
 	reaper := replication.NewUploadReaper(s.fsm, s.node, s.pool,
 		replication.UploadReaperOptions{Expiry: s.cfg.UploadExpiry}, s.log)
-	s.workers.Add(1)
-	go func() {
-		defer s.workers.Done()
-		reaper.Run(ctx)
-	}()
+	orphans := replication.NewOrphanCleaner(s.fsm, s.node, s.pool,
+		replication.OrphanCleanerOptions{Grace: s.cfg.OrphanGrace, Interval: s.cfg.OrphanInterval}, s.log)
+	for _, run := range []func(context.Context){reaper.Run, orphans.Run} {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			run(ctx)
+		}()
+	}
 }
 
 // S3URL is the S3 endpoint (a wildcard listener shows as 127.0.0.1).

@@ -56,6 +56,7 @@ func (c *serverCmd) Run(e env) error {
 		FSLockdown: cfg.Lockdown(), FSAllowedRoots: cfg.FSAllowedRoots,
 		DevBackend:   cfg.WantDevBackend(),
 		UploadExpiry: cfg.UploadExpiry, Consistency: cfg.Consistency,
+		OrphanGrace: cfg.OrphanGrace, OrphanInterval: cfg.OrphanInterval,
 		SnapshotInterval: cfg.SnapshotInterval, SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 		Logger: logger,
 	})
