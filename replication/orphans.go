@@ -157,6 +157,9 @@ func (c *OrphanCleaner) Sweep(ctx context.Context) (int, error) {
 			}
 			deleted, err := c.sweepBacking(ctx, b.Name, bb)
 			n += deleted
+			if ctx.Err() != nil {
+				return n, errors.Join(append(errs, ctx.Err())...) // stopping, not failing
+			}
 			if err != nil {
 				c.log.Warn("sweep backing bucket", "bucket", b.Name, "backend", bb.BackendID,
 					"backing_bucket", bb.Name, "err", err)
