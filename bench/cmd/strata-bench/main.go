@@ -81,6 +81,18 @@ func run(ctx context.Context, o options) error {
 		rep.Results = append(rep.Results, r)
 	}
 
+	// Memory first, while the process is fresh: "above idle" then
+	// includes everything the uploads make the process allocate.
+	if !o.skipLarge {
+		rs, err := benchRSS(ctx, env, o.large)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			add(r)
+		}
+	}
+
 	put, get, err := benchLargeThroughput(ctx, env, 64<<20, 8)
 	if err != nil {
 		return err
@@ -100,15 +112,6 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		add(lst)
-	}
-	if !o.skipLarge {
-		rs, err := benchRSS(ctx, env, o.large)
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			add(r)
-		}
 	}
 	return writeReport(o.out, rep)
 }
