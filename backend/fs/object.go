@@ -75,6 +75,30 @@ type fileSection struct {
 
 func (s fileSection) Close() error { return s.f.Close() }
 
+// WriteTo streams the rest of the section to w. It hands w the file itself
+// (limited to the section), so a writer that can read from a file — an
+// http.ResponseWriter over TCP — lets the kernel move the bytes (sendfile)
+// instead of copying them through strata.
+func (s fileSection) WriteTo(w io.Writer) (int64, error) {
+	pos, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, fmt.Errorf("fs read: %w", err)
+	}
+	_, off, n := s.Outer()
+	if pos >= n {
+		return 0, nil
+	}
+	if _, err := s.f.Seek(off+pos, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("fs read: %w", err)
+	}
+	written, err := io.Copy(w, io.LimitReader(s.f, n-pos))
+	// Keep the section's position true for a caller that reads on.
+	if _, sErr := s.Seek(pos+written, io.SeekStart); err == nil && sErr != nil {
+		err = fmt.Errorf("fs read: %w", sErr)
+	}
+	return written, err
+}
+
 // GetObject opens bucket/key (optionally a range). The returned reader is
 // bound to the file version whose ETag was checked against ifMatch, even
 // if the object is replaced while it is being read.
