@@ -22,6 +22,7 @@ var version = "dev"
 type cli struct {
 	Server  serverCmd  `cmd:"" help:"Run a strata node (with no flags: a single-node development gateway in ./strata-data)."`
 	Admin   adminCmd   `cmd:"" help:"Manage the cluster through a node's admin API."`
+	Health  healthCmd  `cmd:"" help:"Probe a node (exit 0 when /ready answers 200): the healthcheck of images without curl."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 
