@@ -25,22 +25,15 @@ func (n *Node) Apply(ctx context.Context, t fsm.CommandType, body any) (fsm.Resu
 // the *fsm.Error (also in Result.Err). Any other error wraps ErrNotLeader,
 // ErrTimeout, ErrShutdown or the context's error, and means the command may
 // or may not be applied. On a follower the command goes to the leader
-// through Config.LeaderClient; the leader's cluster RPC calls this method
-// with the forwarded bytes.
+// through Config.LeaderClient (see applyRouted); the leader's cluster RPC
+// serves forwarded bytes with ApplyLocal.
 func (n *Node) ApplyEncoded(ctx context.Context, cmd []byte) (fsm.Result, error) {
 	if err := n.check(); err != nil {
 		return fsm.Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
 	defer cancel()
-	if n.raft.State() != raft.Leader {
-		return n.applyViaLeader(ctx, cmd)
-	}
-	f := n.raft.Apply(cmd, enqueueTimeout(ctx))
-	if err := n.await(ctx, f); err != nil {
-		return fsm.Result{}, fmt.Errorf("cluster: apply: %w", n.mapErr(err))
-	}
-	return resultOf(f.Response())
+	return n.applyRouted(ctx, cmd)
 }
 
 // enqueueTimeout is how long raft may wait to enqueue a command: what is

@@ -4,11 +4,14 @@
 // state machine in package fsm but never interprets commands itself, and it
 // knows nothing about S3, backends or HTTP.
 //
-// One Node type is the whole API: New → Open → Bootstrap (or, later, join)
-// → Apply / ReadBarrier → Close. Gossip, join/leave and forwarding to the
-// leader over the cluster RPC come in a later issue; the seam for the
-// forwarding is the LeaderClient interface (see forward.go). See DESIGN.md
-// for the trade-offs, notably why raft never restores a snapshot on start.
+// One Node type is the whole API: New → Open → Bootstrap (first node) or
+// wait to be added (a joining node) → Apply / ReadBarrier → Close. A
+// follower forwards writes and read-index requests to the leader through
+// the LeaderClient seam (forward.go; package cluster/rpc implements it).
+// The autopilot (autopilot.go) turns gossip members (package
+// cluster/gossip) into raft voters; port 9100 is secured by package
+// cluster/clusternet. See DESIGN.md for the trade-offs, notably why raft
+// never restores a snapshot on start.
 package cluster
 
 import (
@@ -73,7 +76,12 @@ type Config struct {
 	// the cluster RPC share the raft port later (a multiplexing listener
 	// hands raft's connections over); the Node closes it on Close.
 	Listener net.Listener
-	// Advertise is the host:port other nodes dial. Empty means the
+	// Dial opens a raft connection to another node (the cluster-key
+	// authenticated TLS of package clusternet in production). Nil: plain
+	// TCP, for tests of this package.
+	Dial func(addr string, timeout time.Duration) (net.Conn, error)
+	// Advertise is the host:port other nodes dial (a host name stays a
+	// name). Empty means the
 	// listener's address, which must then not be a wildcard address.
 	Advertise string
 	// FSM is the state machine raft drives. The Node does not close it.
@@ -102,9 +110,9 @@ type Config struct {
 	// Consistency is ConsistencyStrong (default) or ConsistencyLocal.
 	Consistency string
 
-	// LeaderClient forwards commands and read-index requests to the leader
-	// when this node is a follower. Nil (this issue: single node) means a
-	// follower answers ErrNotLeader.
+	// LeaderClient forwards commands, read-index requests and membership
+	// changes to the leader when this node is a follower (package
+	// cluster/rpc). Nil means a follower answers ErrNotLeader.
 	LeaderClient LeaderClient
 }
 

@@ -2,16 +2,24 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/stratagw/strata/fsm"
 )
 
-// LeaderClient is the seam for leader forwarding: a follower hands writes
-// and read-index requests to the leader through it. The cluster RPC of the
-// multi-node issue implements it (dialling the leader's cluster address,
-// where the leader answers with Node.ApplyEncoded and Node.ReadIndex); a
-// single node needs none.
+// LeaderClient is the seam for leader forwarding: a follower hands writes,
+// read-index requests and membership changes to the leader through it.
+// The cluster RPC (package cluster/rpc) implements it; the leader answers
+// with Node.ApplyLocal, Node.ReadIndex and Node.RemoveServer.
+//
+// Error contract: an error wrapping ErrNotLeader (the peer refused, it is
+// not the leader) or ErrNotSent (the request never reached the peer) means
+// nothing was submitted, so the node may retry with the current leader.
+// Any other error is ambiguous: a forwarded command may still be applied.
 type LeaderClient interface {
 	// Apply submits an encoded command (fsm.Encode) to the leader at
 	// leaderAddr and returns the leader's result, whose Index the follower
@@ -20,18 +28,86 @@ type LeaderClient interface {
 	// ReadIndex asks the leader at leaderAddr for its confirmed commit
 	// index (see Node.ReadIndex).
 	ReadIndex(ctx context.Context, leaderAddr string) (uint64, error)
+	// RemoveServer asks the leader at leaderAddr to remove server id from
+	// the raft configuration.
+	RemoveServer(ctx context.Context, leaderAddr, id string) error
 }
 
-// applyViaLeader is Apply on a follower: forward to the leader, then wait
-// until the local state has the command, so that the caller reads its own
-// write on this node.
-func (n *Node) applyViaLeader(ctx context.Context, cmd []byte) (fsm.Result, error) {
-	addr, id := n.raft.LeaderWithID()
-	if n.cfg.LeaderClient == nil || addr == "" {
+// retryDelay is the pause before asking again after a refusal or while no
+// leader is known: about one election's worth of polling granularity.
+const retryDelay = 20 * time.Millisecond
+
+// ApplyLocal applies an encoded command on this node only if it is the
+// leader: it never forwards, so a command that hops between nodes during
+// an election cannot loop. A follower answers ErrNotLeader without
+// submitting anything. The cluster RPC serves forwarded writes with it.
+func (n *Node) ApplyLocal(ctx context.Context, cmd []byte) (fsm.Result, error) {
+	if err := n.check(); err != nil {
+		return fsm.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
+	defer cancel()
+	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, n.notLeaderError()
 	}
-	res, err := n.cfg.LeaderClient.Apply(ctx, string(addr), cmd)
+	return n.applyAsLeader(ctx, cmd)
+}
+
+// applyAsLeader submits cmd to raft on this (leader) node and waits for the
+// local FSM's answer.
+func (n *Node) applyAsLeader(ctx context.Context, cmd []byte) (fsm.Result, error) {
+	f := n.raft.Apply(cmd, enqueueTimeout(ctx))
+	if err := n.await(ctx, f); err != nil {
+		return fsm.Result{}, fmt.Errorf("cluster: apply: %w", n.mapErr(err))
+	}
+	return resultOf(f.Response())
+}
+
+// applyRouted is Apply on any node: on the leader it goes to raft, on a
+// follower to the leader. While no leader is known, or the addressed node
+// refused or never saw the request, it waits and tries again until ctx
+// ends (elections are short; the client gets 503 after the apply
+// timeout). An ambiguous failure is never retried: the command may have
+// been applied, and applying it twice is not the same as once.
+func (n *Node) applyRouted(ctx context.Context, cmd []byte) (fsm.Result, error) {
+	var lastErr error
+	for {
+		if n.raft.State() == raft.Leader {
+			return n.applyAsLeader(ctx, cmd)
+		}
+		addr, id := n.raft.LeaderWithID()
+		switch {
+		case n.cfg.LeaderClient == nil:
+			return fsm.Result{}, n.notLeaderError()
+		case addr == "":
+			lastErr = n.notLeaderError()
+		default:
+			res, err := n.forwardApply(ctx, string(addr), string(id), cmd)
+			if err == nil || !retryable(err) {
+				return res, err
+			}
+			lastErr = err
+		}
+		if err := n.pause(ctx, retryDelay); err != nil {
+			return fsm.Result{}, fmt.Errorf("cluster: apply: %w (last attempt: %w)", err, lastErr)
+		}
+	}
+}
+
+// forwardApply sends cmd to the leader at addr and then waits until the
+// local state has it, so the caller reads its own write on this node. If
+// the leader changes while the request is in flight the request is
+// abandoned: the old leader may be gone for good (a killed host never
+// answers), and the outcome is reported as ambiguous.
+func (n *Node) forwardApply(ctx context.Context, addr, id string, cmd []byte) (fsm.Result, error) {
+	fctx, stop := n.cancelOnLeaderChange(ctx, addr)
+	res, err := n.cfg.LeaderClient.Apply(fctx, addr, cmd)
+	changed := stop()
 	if err != nil {
+		if changed && !retryable(err) {
+			return res, fmt.Errorf("%w: leader %s at %s was replaced while the forwarded command was in flight; it may or may not be applied: %v",
+				ErrTimeout, id, addr, err)
+		}
 		return res, fmt.Errorf("forward command to leader %s at %s: %w", id, addr, err)
 	}
 	if werr := n.waitApplied(ctx, res.Index); werr != nil {
@@ -43,17 +119,84 @@ func (n *Node) applyViaLeader(ctx context.Context, cmd []byte) (fsm.Result, erro
 	return res, nil
 }
 
-// readIndexViaLeader is ReadBarrier's first half on a follower.
-func (n *Node) readIndexViaLeader(ctx context.Context) (uint64, error) {
-	addr, id := n.raft.LeaderWithID()
-	if n.cfg.LeaderClient == nil || addr == "" {
-		return 0, n.notLeaderError()
+// retryable reports whether err proves that nothing was submitted.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNotSent)
+}
+
+// pause sleeps d unless ctx ends or the node shuts down first.
+func (n *Node) pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return n.mapErr(ctx.Err())
+	case <-n.shutdownCh:
+		return ErrShutdown
 	}
-	idx, err := n.cfg.LeaderClient.ReadIndex(ctx, string(addr))
-	if err != nil {
-		return 0, fmt.Errorf("read index from leader %s at %s: %w", id, addr, err)
+}
+
+// readIndexRouted is a follower's read-index round: ask the leader, retrying
+// while there is none or it refuses (reads are idempotent, so any failure
+// may be retried) until the apply timeout.
+func (n *Node) readIndexRouted() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.applyTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		if n.raft.State() == raft.Leader {
+			return n.ReadIndex(ctx)
+		}
+		addr, id := n.raft.LeaderWithID()
+		switch {
+		case n.cfg.LeaderClient == nil:
+			return 0, n.notLeaderError()
+		case addr == "":
+			lastErr = n.notLeaderError()
+		default:
+			fctx, stop := n.cancelOnLeaderChange(ctx, string(addr))
+			idx, err := n.cfg.LeaderClient.ReadIndex(fctx, string(addr))
+			stop()
+			if err == nil {
+				return idx, nil
+			}
+			lastErr = fmt.Errorf("read index from leader %s at %s: %w", id, addr, err)
+		}
+		if err := n.pause(ctx, retryDelay); err != nil {
+			return 0, fmt.Errorf("%w (last attempt: %w)", err, lastErr)
+		}
 	}
-	return idx, nil
+}
+
+// removeServerRouted removes id from the configuration through the leader.
+func (n *Node) removeServerRouted(ctx context.Context, id string) error {
+	var lastErr error
+	for {
+		if n.raft.State() == raft.Leader {
+			return n.removeServerAsLeader(ctx, id)
+		}
+		addr, lid := n.raft.LeaderWithID()
+		switch {
+		case n.cfg.LeaderClient == nil:
+			return n.notLeaderError()
+		case addr == "":
+			lastErr = n.notLeaderError()
+		default:
+			err := n.cfg.LeaderClient.RemoveServer(ctx, string(addr), id)
+			if err == nil || !retryable(err) {
+				if err != nil {
+					return fmt.Errorf("remove %s through leader %s at %s: %w", id, lid, addr, err)
+				}
+				return nil
+			}
+			lastErr = err
+		}
+		if err := n.pause(ctx, retryDelay); err != nil {
+			return fmt.Errorf("cluster: remove server %s: %w (last attempt: %w)", id, err, lastErr)
+		}
+	}
 }
 
 // notLeaderError names the leader, if known, so that operators (and the

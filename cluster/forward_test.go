@@ -35,7 +35,7 @@ func (c *directLeaderClient) Apply(ctx context.Context, addr string, cmd []byte)
 	if err != nil {
 		return fsm.Result{}, err
 	}
-	res, err := n.ApplyEncoded(ctx, cmd)
+	res, err := n.ApplyLocal(ctx, cmd)
 	var fe *fsm.Error
 	if errors.As(err, &fe) {
 		return res, nil // travels in Result.Err, like over the wire
@@ -49,6 +49,14 @@ func (c *directLeaderClient) ReadIndex(ctx context.Context, addr string) (uint64
 		return 0, err
 	}
 	return n.ReadIndex(ctx)
+}
+
+func (c *directLeaderClient) RemoveServer(ctx context.Context, addr, id string) error {
+	n, err := c.node(addr)
+	if err != nil {
+		return err
+	}
+	return n.RemoveServerLocal(ctx, id)
 }
 
 // twoNodes starts a leader and adds a second node as a voter.

@@ -1,6 +1,12 @@
 package cluster
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
 
 // ErrNotSent: a request for another node never reached it (the connection
 // or the handshake failed before anything was written), so it is safe to
@@ -37,4 +43,106 @@ type Peer struct {
 	// until an operator removes it).
 	Alive bool
 	Left  bool
+}
+
+// Servers returns the latest raft configuration (committed or not).
+func (n *Node) Servers(ctx context.Context) ([]ServerInfo, error) {
+	if err := n.check(); err != nil {
+		return nil, err
+	}
+	f := n.raft.GetConfiguration()
+	if err := n.await(ctx, f); err != nil {
+		return nil, fmt.Errorf("cluster: read configuration: %w", n.mapErr(err))
+	}
+	var out []ServerInfo
+	for _, s := range f.Configuration().Servers {
+		out = append(out, ServerInfo{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// RemoveServer removes server id from the raft configuration, through the
+// leader when this node is a follower. Removing an id that is not in the
+// configuration succeeds (removal is idempotent).
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	if err := n.check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
+	defer cancel()
+	return n.removeServerRouted(ctx, id)
+}
+
+// RemoveServerLocal is RemoveServer on the leader only (never forwarded);
+// the cluster RPC serves followers' requests with it.
+func (n *Node) RemoveServerLocal(ctx context.Context, id string) error {
+	if err := n.check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.applyTimeout)
+	defer cancel()
+	if n.raft.State() != raft.Leader {
+		return n.notLeaderError()
+	}
+	return n.removeServerAsLeader(ctx, id)
+}
+
+func (n *Node) removeServerAsLeader(ctx context.Context, id string) error {
+	f := n.raft.RemoveServer(raft.ServerID(id), 0, enqueueTimeout(ctx))
+	if err := n.await(ctx, f); err != nil {
+		return fmt.Errorf("cluster: remove server %s: %w", id, n.mapErr(err))
+	}
+	n.logger.Info("removed server from the raft configuration", "id", id)
+	return nil
+}
+
+// Leave takes this node out of the cluster gracefully: a leader first hands
+// leadership to another voter, then the leader removes this node from the
+// raft configuration. The last voter cannot leave (nobody would be left to
+// hold the state). Gossip and the process are the caller's to stop.
+func (n *Node) Leave(ctx context.Context) error {
+	if err := n.check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*n.applyTimeout)
+	defer cancel()
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	if !containsID(servers, n.cfg.NodeID) {
+		return nil // already removed
+	}
+	if votersExcept(servers, n.cfg.NodeID) == 0 {
+		return errors.New("cluster: this node is the only voter; it cannot leave (stop it instead, or add another node first)")
+	}
+	if n.raft.State() == raft.Leader {
+		if err := n.await(ctx, n.raft.LeadershipTransfer()); err != nil {
+			return fmt.Errorf("cluster: hand over leadership before leaving: %w", n.mapErr(err))
+		}
+		n.logger.Info("leadership handed over before leaving")
+	}
+	if err := n.removeServerRouted(ctx, n.cfg.NodeID); err != nil {
+		return fmt.Errorf("cluster: leave: %w", err)
+	}
+	return nil
+}
+
+func containsID(servers []ServerInfo, id string) bool {
+	for _, s := range servers {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func votersExcept(servers []ServerInfo, id string) int {
+	c := 0
+	for _, s := range servers {
+		if s.Voter && s.ID != id {
+			c++
+		}
+	}
+	return c
 }

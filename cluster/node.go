@@ -38,7 +38,9 @@ type Node struct {
 	transport *raft.NetworkTransport
 	sm        *notifyingFSM
 
-	reads *readBatcher
+	reads    *readBatcher // leader: shared leadership confirmations
+	fwdReads *readBatcher // follower: shared read-index requests to the leader
+	leaders  *leaderWatch
 	// barrierTerm is the term in which this node, as leader, last
 	// committed a barrier; read indexes are only valid after one.
 	barrierTerm atomic.Uint64
@@ -70,6 +72,8 @@ func New(cfg Config) (*Node, error) {
 		n.applyTimeout = DefaultApplyTimeout
 	}
 	n.reads = &readBatcher{round: n.confirmReadIndex}
+	n.fwdReads = &readBatcher{round: n.readIndexRouted}
+	n.leaders = newLeaderWatch()
 	return n, nil
 }
 
@@ -114,6 +118,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	}
 	n.raft = r
 	n.opened = true
+	n.observeLeader()
 	n.logger.Info("raft started", "bind", n.transport.LocalAddr(), "data_dir", n.cfg.DataDir,
 		"fsm_applied_index", n.cfg.FSM.AppliedIndex())
 	return nil

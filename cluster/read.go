@@ -31,7 +31,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.raft.State() == raft.Leader {
 		idx, err = n.ReadIndex(ctx)
 	} else {
-		idx, err = n.readIndexViaLeader(ctx)
+		idx, err = n.forwardedReadIndex(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: read barrier: %w", err)
@@ -52,6 +52,20 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	r := n.reads.join()
+	select {
+	case <-r.done:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, n.mapErr(ctx.Err())
+	case <-n.shutdownCh:
+		return 0, ErrShutdown
+	}
+}
+
+// forwardedReadIndex is a follower's half of a read barrier: the leader's
+// read index, asked once for all the barriers that arrive meanwhile.
+func (n *Node) forwardedReadIndex(ctx context.Context) (uint64, error) {
+	r := n.fwdReads.join()
 	select {
 	case <-r.done:
 		return r.index, r.err

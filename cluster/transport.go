@@ -19,6 +19,7 @@ import (
 type streamLayer struct {
 	net.Listener
 	advertise net.Addr
+	dial      func(addr string, timeout time.Duration) (net.Conn, error)
 }
 
 // Addr is the address other nodes dial (the advertised one).
@@ -26,6 +27,9 @@ func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 // Dial opens a raft connection to another node.
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if s.dial != nil {
+		return s.dial(string(addr), timeout)
+	}
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.Dial("tcp", string(addr))
 	if err != nil {
@@ -49,7 +53,7 @@ func newTransport(cfg Config, hlog hclog.Logger) (*raft.NetworkTransport, error)
 		_ = ln.Close()
 		return nil, err
 	}
-	stream := &streamLayer{Listener: ln, advertise: adv}
+	stream := &streamLayer{Listener: ln, advertise: adv, dial: cfg.Dial}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: defaultTransportPool,
@@ -58,24 +62,37 @@ func newTransport(cfg Config, hlog hclog.Logger) (*raft.NetworkTransport, error)
 	}), nil
 }
 
-// advertiseAddr resolves the address other nodes dial: Advertise when set
-// (a host alone takes the listener's port), else the listener's own
-// address, which must be a concrete IP.
+// hostAddr is an advertised address kept as written: a host name stays a
+// name (raft stores it in the configuration and dials it afresh), so a
+// node whose IP changes on restart — a container — keeps its identity.
+type hostAddr string
+
+func (a hostAddr) Network() string { return "tcp" }
+func (a hostAddr) String() string  { return string(a) }
+
+// advertiseAddr is the address other nodes dial: Advertise when set (a
+// host alone takes the listener's port), else the listener's own address,
+// which must be a concrete IP.
 func advertiseAddr(advertise string, bound net.Addr) (net.Addr, error) {
 	if advertise != "" {
-		if _, _, err := net.SplitHostPort(advertise); err != nil {
-			if tcp, ok := bound.(*net.TCPAddr); ok {
-				advertise = net.JoinHostPort(advertise, strconv.Itoa(tcp.Port))
-			}
-		}
-		a, err := net.ResolveTCPAddr("tcp", advertise)
+		host, port, err := net.SplitHostPort(advertise)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: advertise address %q: %w", advertise, err)
+			tcp, ok := bound.(*net.TCPAddr)
+			if !ok {
+				return nil, fmt.Errorf("cluster: advertise address %q has no port", advertise)
+			}
+			host, port = advertise, strconv.Itoa(tcp.Port)
 		}
-		if a.IP == nil || a.IP.IsUnspecified() || a.Port == 0 {
+		if host == "" || port == "" || port == "0" {
 			return nil, fmt.Errorf("cluster: advertise address %q must name a concrete host and port", advertise)
 		}
-		return a, nil
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			return nil, fmt.Errorf("cluster: advertise address %q must name a concrete host and port", advertise)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, fmt.Errorf("cluster: advertise address %q: bad port", advertise)
+		}
+		return hostAddr(net.JoinHostPort(host, port)), nil
 	}
 	a, ok := bound.(*net.TCPAddr)
 	if !ok {
