@@ -146,3 +146,28 @@ func votersExcept(servers []ServerInfo, id string) int {
 	}
 	return c
 }
+
+// HasState reports whether this node has raft state: it was bootstrapped
+// or has been part of a cluster before. A node without state waits to be
+// added by a leader (or bootstraps a new cluster).
+func (n *Node) HasState() (bool, error) {
+	if err := n.check(); err != nil {
+		return false, err
+	}
+	has, err := raft.HasExistingState(n.logStore, n.boltStore, n.snaps)
+	if err != nil {
+		return false, fmt.Errorf("cluster: check existing state: %w", err)
+	}
+	return has, nil
+}
+
+// Status is this node's own NodeStatus except the addresses, which only
+// the process wiring the node knows (it fills them in).
+func (n *Node) Status() NodeStatus {
+	st := NodeStatus{NodeID: n.cfg.NodeID, State: "Shutdown", AppliedIndex: n.cfg.FSM.AppliedIndex()}
+	if n.check() == nil {
+		st.State = n.raft.State().String()
+		st.RaftAddr = string(n.transport.LocalAddr())
+	}
+	return st
+}
