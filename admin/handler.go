@@ -99,6 +99,10 @@ func (h *Handler) routes() {
 	h.route("/v1/config/default-region", map[string]endpoint{http.MethodPut: h.setDefaultRegion})
 	h.route("/v1/buckets", map[string]endpoint{http.MethodGet: h.listBuckets})
 	h.route("/v1/cluster", map[string]endpoint{http.MethodGet: h.cluster})
+	h.route("/v1/cluster/members", map[string]endpoint{http.MethodGet: h.members})
+	h.route("/v1/cluster/join", map[string]endpoint{http.MethodPost: h.join})
+	h.route("/v1/cluster/leave", map[string]endpoint{http.MethodPost: h.leave})
+	h.route("/v1/cluster/remove", map[string]endpoint{http.MethodPost: h.remove})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.log, r, errf(http.StatusNotFound, api.CodeNotFound, "no admin API endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -262,4 +266,39 @@ func (h *Handler) listBuckets(ctx context.Context, _ *http.Request, _ []byte) (i
 func (h *Handler) cluster(ctx context.Context, _ *http.Request, _ []byte) (int, any, error) {
 	out, err := h.d.Service.Cluster(ctx)
 	return http.StatusOK, out, err
+}
+
+func (h *Handler) members(ctx context.Context, _ *http.Request, _ []byte) (int, any, error) {
+	out, err := h.d.Service.Members(ctx)
+	return http.StatusOK, out, err
+}
+
+func (h *Handler) join(ctx context.Context, _ *http.Request, body []byte) (int, any, error) {
+	var req api.JoinRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	out, err := h.d.Service.Join(ctx, req.Addrs)
+	return http.StatusOK, out, err
+}
+
+// leave answers only after the node has left: the server exits once the
+// answer is written, so the client learns the outcome.
+func (h *Handler) leave(ctx context.Context, _ *http.Request, body []byte) (int, any, error) {
+	if len(strings.TrimSpace(string(body))) > 0 {
+		var req struct{}
+		if err := decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+	}
+	out, err := h.d.Service.Leave(ctx)
+	return http.StatusOK, out, err
+}
+
+func (h *Handler) remove(ctx context.Context, _ *http.Request, body []byte) (int, any, error) {
+	var req api.RemoveRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, h.d.Service.Remove(ctx, req.NodeID)
 }

@@ -45,6 +45,15 @@ type ServiceDeps struct {
 	// CheckTimeout bounds the reachability check of a new backend
 	// (0: 15 seconds).
 	CheckTimeout time.Duration
+	// Membership joins, leaves and lists the cluster (nil: the node runs
+	// without clustering and the /v1/cluster/ membership endpoints answer
+	// 501 NotImplemented).
+	Membership Membership
+	// ConflictErrors are errors that, wrapped in a Membership failure,
+	// mean the peer belongs to another cluster or holds another cluster
+	// key (gossip.ErrWrongKey, gossip.ErrOtherCluster): answered 409 with
+	// the error's message.
+	ConflictErrors []error
 }
 
 // Service implements the admin operations.

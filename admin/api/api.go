@@ -88,6 +88,63 @@ type Cluster struct {
 	Stats         map[string]string `json:"stats,omitempty"`
 }
 
+// Member is one node of the cluster as GET /v1/cluster/members shows it:
+// the union of the raft configuration and the gossip members, with what
+// the node said about itself when it could be asked.
+type Member struct {
+	NodeID     string `json:"node_id"`
+	RaftAddr   string `json:"raft_addr"`
+	GossipAddr string `json:"gossip_addr"`
+	S3URL      string `json:"s3_url"`
+	AdminURL   string `json:"admin_url"`
+	// RaftRole is one of the Role constants.
+	RaftRole string `json:"raft_role"`
+	Voter    bool   `json:"voter"`
+	// Gossip is one of the Gossip constants.
+	Gossip string `json:"gossip"`
+	// AppliedIndex is the last raft index the node applied (0 when it
+	// could not be asked: see Reachable).
+	AppliedIndex uint64 `json:"applied_index"`
+	Reachable    bool   `json:"reachable"`
+}
+
+// Raft roles of a Member. RoleNone: the node is not in the raft
+// configuration (a gossip member not yet added, or one being removed).
+const (
+	RoleLeader    = "leader"
+	RoleFollower  = "follower"
+	RoleCandidate = "candidate"
+	RoleNone      = "none"
+)
+
+// Gossip states of a Member. GossipUnknown: the node is in the raft
+// configuration but gossip does not know it (or no longer remembers it).
+const (
+	GossipAlive   = "alive"
+	GossipSuspect = "suspect"
+	GossipDead    = "dead"
+	GossipLeft    = "left"
+	GossipUnknown = "unknown"
+)
+
+// JoinRequest is the body of POST /v1/cluster/join: gossip addresses
+// (HOST:PORT) of members of the cluster to join.
+type JoinRequest struct {
+	Addrs []string `json:"addrs"`
+}
+
+// RemoveRequest is the body of POST /v1/cluster/remove.
+type RemoveRequest struct {
+	NodeID string `json:"node_id"`
+}
+
+// LeaveResult is the answer of POST /v1/cluster/leave. It is sent once the
+// node has left; the node exits afterwards.
+type LeaveResult struct {
+	Status string `json:"status"` // "left"
+	NodeID string `json:"node_id,omitempty"`
+}
+
 // Status is the answer of /health and /ready.
 type Status struct {
 	Status string `json:"status"` // "ok" or "unavailable"
@@ -104,6 +161,9 @@ const (
 	CodeNotReady           = "NotReady"
 	CodeInternal           = "InternalError"
 	CodeMethodNotAllowed   = "MethodNotAllowed"
+	// CodeNotImplemented: the node was built or started without the
+	// feature (e.g. clustering).
+	CodeNotImplemented = "NotImplemented"
 )
 
 // ErrorBody is every error response: {"error":{"code":…,"message":…}}.

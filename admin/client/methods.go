@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -59,4 +60,34 @@ func (c *Client) Cluster(ctx context.Context) (api.Cluster, error) {
 // Ready returns nil when the node has a leader and has caught up.
 func (c *Client) Ready(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/ready", nil, nil)
+}
+
+// Members lists the cluster's nodes as the node sees them.
+func (c *Client) Members(ctx context.Context) ([]api.Member, error) {
+	var out []api.Member
+	return out, c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, &out)
+}
+
+// Join asks the node to join the cluster of the members at addrs (gossip
+// HOST:PORT) and returns its view of the cluster once it is a member.
+func (c *Client) Join(ctx context.Context, addrs []string) (api.Cluster, error) {
+	var out api.Cluster
+	return out, c.do(ctx, http.MethodPost, "/v1/cluster/join", api.JoinRequest{Addrs: addrs}, &out)
+}
+
+// Leave asks the node to leave the cluster; it exits afterwards.
+func (c *Client) Leave(ctx context.Context) (api.LeaveResult, error) {
+	var out api.LeaveResult
+	if err := c.do(ctx, http.MethodPost, "/v1/cluster/leave", struct{}{}, &out); err != nil {
+		return out, err
+	}
+	if out.Status != "left" {
+		return out, fmt.Errorf("the node answered the leave with status %q, not \"left\"", out.Status)
+	}
+	return out, nil
+}
+
+// Remove forces a node that is not alive out of the cluster.
+func (c *Client) Remove(ctx context.Context, nodeID string) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/remove", api.RemoveRequest{NodeID: nodeID}, nil)
 }
