@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -64,18 +65,42 @@ func loadObject(objs *bolt.Bucket, key string) (*Object, error) {
 }
 
 // applyDeleteObject removes an object record; a missing key is not an
-// error (S3 semantics), a missing bucket is.
+// error (S3 semantics) unless the delete is conditional, a missing bucket
+// is.
 func applyDeleteObject(tx *bolt.Tx, cmd *DeleteObject) (*Object, error) {
 	objs, err := objectIndex(tx, cmd.Bucket)
 	if err != nil {
 		return nil, err
 	}
 	prev, err := loadObject(objs, cmd.Key)
-	if err != nil || prev == nil {
+	if err != nil {
 		return nil, err
+	}
+	if err := checkDeleteCondition(cmd, prev); err != nil {
+		return nil, err
+	}
+	if prev == nil {
+		return nil, nil
 	}
 	if err := objs.Delete([]byte(cmd.Key)); err != nil {
 		return nil, fmt.Errorf("delete object %q: %w", cmd.Key, err)
 	}
 	return prev, nil
+}
+
+// checkDeleteCondition is DeleteObject's compare-and-delete guard on the
+// current record cur (nil when the key has none).
+func checkDeleteCondition(cmd *DeleteObject, cur *Object) error {
+	if cmd.IfReplicaETag == "" && cmd.IfModTime.IsZero() {
+		return nil
+	}
+	switch {
+	case cur == nil:
+		return errorf(CodePreconditionFailed, "object %q does not exist", cmd.Key)
+	case cmd.IfReplicaETag != "" && (len(cur.Replicas) == 0 || cur.Replicas[0].ETag != cmd.IfReplicaETag):
+		return errorf(CodePreconditionFailed, "object %q: first replica's ETag is not %q", cmd.Key, cmd.IfReplicaETag)
+	case !cmd.IfModTime.IsZero() && !cur.ModTime.Equal(cmd.IfModTime):
+		return errorf(CodePreconditionFailed, "object %q: modification time is not %s", cmd.Key, cmd.IfModTime.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }

@@ -264,6 +264,34 @@ func objectCases() []applyCase {
 				}
 			}},
 		{name: "delete object unknown bucket", setup: withBucketSetup, cmd: CmdDeleteObject, body: DeleteObject{Bucket: "nope", Key: "k"}, code: CodeNoSuchBucket},
+		{name: "delete object if replica ETag and time", setup: withObject, cmd: CmdDeleteObject,
+			body: DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "be", IfModTime: t0.In(time.FixedZone("x", 3600))},
+			check: func(t *testing.T, f *testFSM, res Result) {
+				if res.Previous == nil || res.Previous.Size != 1 {
+					t.Fatalf("Previous = %+v, want the size-1 record", res.Previous)
+				}
+				if _, ok, _ := f.Object("b1", "k"); ok {
+					t.Fatal("object still there")
+				}
+			}},
+		{name: "delete object if replica ETag only", setup: withObject, cmd: CmdDeleteObject, body: DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "be"},
+			check: wantNoObject("b1", "k")},
+		{name: "delete object if time only", setup: withObject, cmd: CmdDeleteObject, body: DeleteObject{Bucket: "b1", Key: "k", IfModTime: t0},
+			check: wantNoObject("b1", "k")},
+		{name: "delete object if replica ETag mismatch", setup: withObject, cmd: CmdDeleteObject,
+			body: DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "other", IfModTime: t0}, code: CodePreconditionFailed, check: wantObjectSize("b1", "k", 1)},
+		{name: "delete object if time mismatch (same bytes written again)", setup: withObject, cmd: CmdDeleteObject,
+			body: DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "be", IfModTime: t0.Add(time.Nanosecond)}, code: CodePreconditionFailed, check: wantObjectSize("b1", "k", 1)},
+		{name: "delete object if replica ETag, record without replicas", setup: func(f *testFSM) {
+			withBucketSetup(f)
+			o := object("b1", "k", 1)
+			o.Replicas = nil
+			f.mustApply(CmdPutObject, PutObject{Object: o})
+		}, cmd: CmdDeleteObject, body: DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "be"}, code: CodePreconditionFailed, check: wantObjectSize("b1", "k", 1)},
+		{name: "delete object if replica ETag missing record", setup: withBucketSetup, cmd: CmdDeleteObject,
+			body: DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "be", IfModTime: t0}, code: CodePreconditionFailed},
+		{name: "delete object if replica ETag unknown bucket", setup: withBucketSetup, cmd: CmdDeleteObject,
+			body: DeleteObject{Bucket: "nope", Key: "k", IfReplicaETag: "be"}, code: CodeNoSuchBucket},
 	}
 }
 
@@ -442,5 +470,23 @@ func TestUnknownAndMalformedCommands(t *testing.T) {
 				t.Fatal("state changed")
 			}
 		})
+	}
+}
+
+// wantNoObject checks that bucket/key has no record.
+func wantNoObject(bucket, key string) func(t *testing.T, f *testFSM, _ Result) {
+	return func(t *testing.T, f *testFSM, _ Result) {
+		if o, ok, err := f.Object(bucket, key); err != nil || ok {
+			t.Fatalf("Object(%s, %s) = %+v, %v, %v; want none", bucket, key, o, ok, err)
+		}
+	}
+}
+
+// wantObjectSize checks that bucket/key still has its record of size.
+func wantObjectSize(bucket, key string, size int64) func(t *testing.T, f *testFSM, _ Result) {
+	return func(t *testing.T, f *testFSM, _ Result) {
+		if o, ok, err := f.Object(bucket, key); err != nil || !ok || o.Size != size {
+			t.Fatalf("Object(%s, %s) = %+v, %v, %v; want the size-%d record kept", bucket, key, o, ok, err, size)
+		}
 	}
 }

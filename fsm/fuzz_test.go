@@ -21,6 +21,7 @@ func FuzzApply(f *testing.F) {
 		{CmdDeleteBucket, DeleteBucket{Name: "b1"}},
 		{CmdPutObject, PutObject{Object: object("b1", "k", 1)}},
 		{CmdDeleteObject, DeleteObject{Bucket: "b1", Key: "k"}},
+		{CmdDeleteObject, DeleteObject{Bucket: "b1", Key: "k", IfReplicaETag: "be", IfModTime: t0}},
 		{CmdCreateUpload, CreateUpload{Upload: upload("u2", "b1", "k", t0)}},
 		{CmdPutPart, PutPart{Part: Part{UploadID: "u1", Number: 2}}},
 		{CmdCompleteUpload, CompleteUpload{UploadID: "u1", Object: object("b1", "big", 1)}},

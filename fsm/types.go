@@ -223,9 +223,22 @@ type PutObject struct {
 
 // DeleteObject removes an object record; deleting a missing key succeeds
 // (S3 semantics). Result.Previous holds the removed record, if any.
+//
+// IfReplicaETag and IfModTime, when set, make the command a
+// compare-and-delete of one record version: it applies only if a record
+// exists at the key, its first replica's ETag equals IfReplicaETag (when
+// not empty) and its ModTime equals IfModTime (when not zero); otherwise it
+// fails with CodePreconditionFailed and removes nothing. The gateway
+// deletes the backing bytes first and then removes the record it read, but
+// not a record another node committed meanwhile (see gateway/DESIGN.md).
+// The ModTime guard is there because the ETag alone cannot tell two writes
+// of identical bytes apart. Both empty (every log entry written before the
+// fields existed) is an unconditional delete.
 type DeleteObject struct {
-	Bucket string `msgpack:"bucket"`
-	Key    string `msgpack:"key"`
+	Bucket        string    `msgpack:"bucket"`
+	Key           string    `msgpack:"key"`
+	IfReplicaETag string    `msgpack:"if_replica_etag,omitempty"`
+	IfModTime     time.Time `msgpack:"if_mod_time,omitempty"`
 }
 
 // CreateUpload records a new multipart upload. Fails with CodeNoSuchBucket.
