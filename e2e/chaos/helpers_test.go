@@ -44,4 +44,3 @@ func requireLinearizable(t testing.TB, ops []Op) {
 		t.Errorf("history is not linearizable (%s); visualisation: %s", v.Result, v.Visualization)
 	}
 }
-
