@@ -58,13 +58,31 @@ aws-cli:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli) >/dev/null; }
 
 ## test: everything CI runs
-test: lint tools aws-cli test-unit test-e2e test-fuzz
+test: lint tools aws-cli test-unit test-e2e test-docker test-fuzz
 
 test-unit:
 	$(GO) test -race -count=1 -timeout 20m $(CORE_PKGS)
 
 test-e2e: build
 	STRATA_BINARY=$(STRATA) $(GO) test -count=1 -timeout 20m ./e2e/... ./cmd/...
+
+## docker-images: strata:dev and strata-versitygw:dev (static binaries, FROM scratch)
+.PHONY: docker-images cluster-up cluster-down test-docker
+docker-images: tools
+	VERSITYGW=$(VERSITYGW) ./deploy/cluster.sh images
+
+## cluster-up: three nodes + versitygw from deploy/compose.yaml; prints the S3 endpoints
+cluster-up: docker-images
+	STRATA_SKIP_IMAGES=1 ./deploy/cluster.sh up
+
+## cluster-down: remove the compose cluster (KEEP=1 keeps its volumes)
+cluster-down:
+	./deploy/cluster.sh down
+
+## test-docker: the compose cluster and chaos tests, one package at a time (two clusters
+## at once overload two cores); they fail, not skip, without docker
+test-docker: docker-images
+	STRATA_REQUIRE_DOCKER=1 STRATA_SKIP_IMAGES=1 $(GO) test -p 1 -count=1 -timeout 20m ./e2e/compose/... ./e2e/chaos/...
 
 ## test-fuzz: every fuzz target for $(FUZZTIME) (make fuzz: $(LONG_FUZZTIME) each)
 test-fuzz:
