@@ -55,6 +55,14 @@ type Config struct {
 	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
 	TrailingLogs      uint64        `yaml:"trailing_logs"`
+	// Raft timeouts (0: raft's defaults, 1 s / 1 s / 500 ms). Shorter
+	// ones fail over faster on a quiet LAN and flap on a busy one.
+	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `yaml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout"`
+	// ApplyTimeout bounds how long a write or strong read waits for a
+	// leader and its commit before the client gets 503.
+	ApplyTimeout time.Duration `yaml:"apply_timeout"`
 	LogLevel          string        `yaml:"log_level"`
 	LogFormat         string        `yaml:"log_format"`
 	// DevBackend adds an fs backend "local" under <data-dir>/fs when a new
@@ -68,9 +76,9 @@ const (
 	DefaultDataDir   = "strata-data"
 	DefaultS3Addr    = ":9000"
 	DefaultAdminAddr = ":9001"
-	// DefaultRaftAddr binds loopback: raft traffic is not authenticated
-	// yet, so a node only listens on other interfaces when told to.
-	DefaultRaftAddr       = "127.0.0.1:9100"
+	// DefaultRaftAddr carries raft and the cluster RPC, both behind TLS
+	// authenticated by the cluster key.
+	DefaultRaftAddr       = ":9100"
 	DefaultGossipAddr     = ":9101"
 	DefaultConsistency    = "strong"
 	DefaultUploadExpiry   = 24 * time.Hour
@@ -152,6 +160,16 @@ func yamlError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
+// DefaultGossipAddrFor is the gossip address used when none is set:
+// DefaultGossipAddr, or a free port on the raft address's host when the
+// raft address asks for a free port (tests and throw-away nodes).
+func DefaultGossipAddrFor(raftAddr string) string {
+	if host, port, err := net.SplitHostPort(raftAddr); err == nil && port == "0" {
+		return net.JoinHostPort(host, "0")
+	}
+	return DefaultGossipAddr
+}
+
 // ApplyDefaults fills every unset field with its default. hostname is the
 // node id used when none is configured.
 func (c *Config) ApplyDefaults(hostname string) {
@@ -160,7 +178,7 @@ func (c *Config) ApplyDefaults(hostname string) {
 	setDefault(&c.S3Addr, DefaultS3Addr)
 	setDefault(&c.AdminAddr, DefaultAdminAddr)
 	setDefault(&c.RaftAddr, DefaultRaftAddr)
-	setDefault(&c.GossipAddr, DefaultGossipAddr)
+	setDefault(&c.GossipAddr, DefaultGossipAddrFor(c.RaftAddr))
 	setDefault(&c.Consistency, DefaultConsistency)
 	setDefault(&c.LogLevel, DefaultLogLevel)
 	setDefault(&c.LogFormat, DefaultLogFormat)
@@ -245,8 +263,23 @@ func (c *Config) Validate() error {
 	if c.OrphanInterval < 0 {
 		bad("orphan_interval", "must not be negative")
 	}
-	if c.SnapshotInterval < 0 {
-		bad("snapshot_interval", "must not be negative")
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"snapshot_interval", c.SnapshotInterval}, {"heartbeat_timeout", c.HeartbeatTimeout},
+		{"election_timeout", c.ElectionTimeout}, {"leader_lease_timeout", c.LeaderLeaseTimeout},
+		{"apply_timeout", c.ApplyTimeout},
+	} {
+		if d.v < 0 {
+			bad(d.field, "must not be negative")
+		}
+	}
+	if c.HeartbeatTimeout > 0 && c.HeartbeatTimeout < 5*time.Millisecond {
+		bad("heartbeat_timeout", "%s is too short (at least 5ms)", c.HeartbeatTimeout)
+	}
+	if c.ElectionTimeout > 0 && c.ElectionTimeout < 5*time.Millisecond {
+		bad("election_timeout", "%s is too short (at least 5ms)", c.ElectionTimeout)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)

@@ -40,6 +40,37 @@ func ReadCredentialFile(path string) (CredentialFile, error) {
 	return c, nil
 }
 
+// startRaft decides how this node enters a cluster. A node with raft state
+// resumes without waiting for a leader (a restarting cluster elects one
+// once a quorum is back; requests wait until then). A node without state
+// bootstraps a new cluster when told to, and otherwise waits for a leader
+// to add it (--join, or `strata join` later).
+func (s *Server) startRaft(ctx context.Context) error {
+	has, err := s.node.HasState()
+	if err != nil {
+		return err
+	}
+	if !has {
+		if s.cfg.Bootstrap {
+			return s.bootstrap(ctx)
+		}
+		s.log.Info("no raft state: waiting to be added to a cluster", "join", s.cfg.Join)
+		return nil
+	}
+	_, ok, err := s.fsm.Config()
+	if err != nil {
+		return fmt.Errorf("read cluster config: %w", err)
+	}
+	if ok {
+		return s.resumeCredential(ctx)
+	}
+	if s.cfg.Bootstrap {
+		// Bootstrapped, but stopped before the cluster was initialised.
+		return s.bootstrap(ctx)
+	}
+	return nil
+}
+
 // bootstrap forms the one-voter cluster if there is no raft state, waits
 // until this node leads, and initialises the cluster if that has not
 // happened yet (a crash between bootstrap and init is completed here).

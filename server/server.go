@@ -21,6 +21,7 @@ import (
 	"github.com/stratagw/strata/admin"
 	"github.com/stratagw/strata/backend/pool"
 	"github.com/stratagw/strata/cluster"
+	"github.com/stratagw/strata/config"
 	"github.com/stratagw/strata/fsm"
 	"github.com/stratagw/strata/gateway"
 	"github.com/stratagw/strata/gateway/sigv4"
@@ -37,13 +38,24 @@ type Config struct {
 	S3Addr    string
 	AdminAddr string
 	RaftAddr  string
+	// GossipAddr is the gossip (memberlist) listen address; port 0 picks
+	// a free port.
+	GossipAddr string
 	// Advertise is the raft address other nodes dial: HOST or HOST:PORT.
 	// Empty: the raft listener's address, or 127.0.0.1 when it listens on
-	// every interface.
+	// every interface. Its host is also advertised for gossip, S3 and
+	// admin URLs.
 	Advertise string
+	// GossipAdvertise overrides the advertised gossip address (HOST or
+	// HOST:PORT); empty: the advertised host.
+	GossipAdvertise string
 	// Bootstrap forms a new one-voter cluster when there is no raft state
 	// (a no-op otherwise) and initialises it.
 	Bootstrap bool
+	// Join lists gossip addresses (HOST:PORT) of members of an existing
+	// cluster; a node without raft state then waits to be added by the
+	// leader instead of bootstrapping.
+	Join []string
 	// ClusterKey is the 32-byte key sealing secrets in the FSM.
 	ClusterKey []byte
 	// AdminAccessKey/AdminSecretKey become the admin credential when the
@@ -73,9 +85,21 @@ type Config struct {
 	// Consistency is "strong" (default) or "local".
 	Consistency string
 	// Raft tuning; zero means the cluster package's defaults.
-	SnapshotInterval  time.Duration
-	SnapshotThreshold uint64
-	TrailingLogs      uint64
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// ApplyTimeout bounds how long a write or strong read waits (for a
+	// leader during an election, for the commit) before it fails with 503.
+	ApplyTimeout time.Duration
+	// FastGossip uses short gossip probe intervals (tests);
+	// GossipRejoinInterval and AutopilotInterval tune the background loops
+	// (0: the packages' defaults).
+	FastGossip           bool
+	GossipRejoinInterval time.Duration
+	AutopilotInterval    time.Duration
 	// MaxObjectSize bounds a single PUT (0: the gateway's 5 GiB).
 	MaxObjectSize int64
 	// ReadyTimeout bounds how long Start waits for the bootstrapped node to
@@ -107,6 +131,7 @@ type Server struct {
 
 	fsm      *fsm.FSM
 	node     *cluster.Node
+	cnet     *clusterNet
 	pool     *pool.Pool
 	creds    *iam.Store
 	adminSvc *admin.Service
@@ -118,10 +143,17 @@ type Server struct {
 	accessKey, secretKey string
 	initialized          bool
 
+	workerCtx   context.Context
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
 	closeOnce   sync.Once
 	closeErr    error
+
+	// done is closed when the node must stop on its own: after `strata
+	// leave`, or on a fatal error (doneErr).
+	done     chan struct{}
+	doneOnce sync.Once
+	doneErr  error
 }
 
 // Start opens the node's state, starts raft, initialises a new cluster when
@@ -132,7 +164,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, accessKey: cfg.AdminAccessKey, secretKey: cfg.AdminSecretKey}
+	s := &Server{cfg: cfg, log: cfg.Logger, accessKey: cfg.AdminAccessKey, secretKey: cfg.AdminSecretKey,
+		done: make(chan struct{})}
+	s.workerCtx, s.stopWorkers = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -151,14 +185,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.creds = iam.NewStore(s.fsm, s.box)
 	s.adminSvc = admin.NewService(admin.ServiceDeps{
 		NodeID: cfg.NodeID, State: s.fsm, Cluster: s.node, OpenBackend: s.pool.Open,
-		Box: s.box, Logger: s.log,
+		Box: s.box, Logger: s.log, Membership: membership{s},
 	})
-	if cfg.Bootstrap {
-		if err := s.bootstrap(ctx); err != nil {
-			return nil, err
-		}
+	if err := s.startRaft(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.serve(); err != nil {
+		return nil, err
+	}
+	s.serveRPC()
+	if err := s.startGossip(ctx); err != nil {
 		return nil, err
 	}
 	s.startWorkers()
@@ -201,7 +237,10 @@ func (c *Config) setDefaults() {
 		c.AdminAddr = ":9001"
 	}
 	if c.RaftAddr == "" {
-		c.RaftAddr = "127.0.0.1:9100"
+		c.RaftAddr = ":9100"
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = config.DefaultGossipAddrFor(c.RaftAddr)
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 30 * time.Second
@@ -223,30 +262,29 @@ func (s *Server) allowedRoots() []string {
 	return append(append([]string(nil), s.cfg.FSAllowedRoots...), s.devRoot())
 }
 
-// openState opens the FSM and starts the raft node on its own listener
-// (so that ":0" works and the advertised address is known).
+// openState opens the FSM and starts the raft node on port 9100's
+// cluster-key TLS mux (so that ":0" works and the advertised address is
+// known).
 func (s *Server) openState(ctx context.Context) error {
 	var err error
 	if s.fsm, err = fsm.Open(filepath.Join(s.cfg.DataDir, "fsm", "state.db"), s.log); err != nil {
 		return fmt.Errorf("open state: %w", err)
 	}
-	ln, err := net.Listen("tcp", s.cfg.RaftAddr)
+	raftLn, err := s.listenCluster()
 	if err != nil {
-		return fmt.Errorf("raft listener: %w", err)
-	}
-	advertise, err := advertiseAddr(s.cfg.Advertise, ln.Addr())
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	s.node, err = cluster.New(cluster.Config{
-		NodeID: s.cfg.NodeID, DataDir: s.cfg.DataDir, Listener: ln, Advertise: advertise,
+		NodeID: s.cfg.NodeID, DataDir: s.cfg.DataDir, Listener: raftLn, Advertise: s.cnet.raftAddr,
+		Dial: s.cnet.id.RaftDialer(), LeaderClient: s.cnet.client,
 		FSM: s.fsm, Logger: s.log, SnapshotInterval: s.cfg.SnapshotInterval,
 		SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
+		HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
+		LeaderLeaseTimeout: s.cfg.LeaderLeaseTimeout, ApplyTimeout: s.cfg.ApplyTimeout,
 		Consistency: s.cfg.Consistency,
 	})
 	if err != nil {
-		ln.Close()
+		raftLn.Close()
 		return fmt.Errorf("raft node: %w", err)
 	}
 	if err := s.node.Open(ctx); err != nil {
@@ -322,19 +360,50 @@ func (s *Server) runHTTP(name string, srv *http.Server, ln net.Listener) {
 
 // startWorkers runs the background workers until Close.
 func (s *Server) startWorkers() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopWorkers = cancel
 	reaper := replication.NewUploadReaper(s.fsm, s.node, s.pool,
 		replication.UploadReaperOptions{Expiry: s.cfg.UploadExpiry}, s.log)
 	orphans := replication.NewOrphanCleaner(s.fsm, s.node, s.pool,
 		replication.OrphanCleanerOptions{Grace: s.cfg.OrphanGrace, Interval: s.cfg.OrphanInterval}, s.log)
-	for _, run := range []func(context.Context){reaper.Run, orphans.Run} {
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
-			run(ctx)
-		}()
+	s.goWorker(reaper.Run)
+	s.goWorker(orphans.Run)
+}
+
+// goWorker runs fn until Close cancels its context.
+func (s *Server) goWorker(fn func(context.Context)) {
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		fn(s.workerCtx)
+	}()
+}
+
+// Done is closed when the node must stop on its own: it left the cluster
+// (`strata leave`) or hit an error it cannot recover from (see Err). The
+// owner then calls Close.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is the reason Done was closed; nil after a graceful leave.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		return s.doneErr
+	default:
+		return nil
 	}
+}
+
+// fail asks the owner to stop the node with err.
+func (s *Server) fail(err error) {
+	s.doneOnce.Do(func() {
+		s.log.Error("stopping", "err", err)
+		s.doneErr = err
+		close(s.done)
+	})
+}
+
+// exitAfterLeave asks the owner to stop the node after a graceful leave.
+func (s *Server) exitAfterLeave() {
+	s.doneOnce.Do(func() { close(s.done) })
 }
 
 // S3URL is the S3 endpoint (a wildcard listener shows as 127.0.0.1).
@@ -418,6 +487,7 @@ func (s *Server) Close() error {
 				errs = append(errs, fmt.Errorf("close raft: %w", err))
 			}
 		}
+		s.cnet.close()
 		if s.pool != nil {
 			s.pool.Close()
 		}

@@ -31,9 +31,6 @@ func (c *serverCmd) Run(e env) error {
 	if err != nil {
 		return err
 	}
-	if len(cfg.Join) > 0 {
-		return errors.New("joining an existing cluster (--join / join:) is not available in this version; run a single node")
-	}
 	key, err := cfg.ResolveClusterKey(e.getenv(config.ClusterKeyEnv))
 	if err != nil {
 		return err
@@ -46,10 +43,12 @@ func (c *serverCmd) Run(e env) error {
 	defer stop()
 	srv, err := server.Start(ctx, server.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, S3Addr: cfg.S3Addr, AdminAddr: cfg.AdminAddr,
-		RaftAddr: cfg.RaftAddr, Advertise: cfg.Advertise,
+		RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, Advertise: cfg.Advertise,
 		// A node that is not told to join forms its own cluster (a no-op
-		// when it already has raft state).
-		Bootstrap:      true,
+		// when it already has raft state); with both, --join only names
+		// gossip contacts for finding the cluster again after a restart.
+		Bootstrap:      cfg.Bootstrap || len(cfg.Join) == 0,
+		Join:           cfg.Join,
 		ClusterKey:     key.Key,
 		AdminAccessKey: e.getenv("STRATA_ADMIN_ACCESS_KEY"), AdminSecretKey: e.getenv("STRATA_ADMIN_SECRET_KEY"),
 		Domains:    cfg.Domains,
@@ -58,17 +57,26 @@ func (c *serverCmd) Run(e env) error {
 		UploadExpiry: cfg.UploadExpiry, Consistency: cfg.Consistency,
 		OrphanGrace: cfg.OrphanGrace, OrphanInterval: cfg.OrphanInterval,
 		SnapshotInterval: cfg.SnapshotInterval, SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, ApplyTimeout: cfg.ApplyTimeout,
 		Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
 	printBanner(e.stdout, cfg, srv)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-srv.Done(): // left the cluster, or a fatal error
+	}
 	stop() // a second Ctrl-C during shutdown kills the process
 	logger.Info("shutting down")
-	if err := srv.Close(); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	cerr := srv.Close()
+	if err := srv.Err(); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("shutdown: %w", cerr)
 	}
 	logger.Info("stopped")
 	return nil
