@@ -63,8 +63,8 @@ type Config struct {
 	// ApplyTimeout bounds how long a write or strong read waits for a
 	// leader and its commit before the client gets 503.
 	ApplyTimeout time.Duration `yaml:"apply_timeout"`
-	LogLevel          string        `yaml:"log_level"`
-	LogFormat         string        `yaml:"log_format"`
+	LogLevel     string        `yaml:"log_level"`
+	LogFormat    string        `yaml:"log_format"`
 	// DevBackend adds an fs backend "local" under <data-dir>/fs when a new
 	// cluster is bootstrapped, so a fresh node serves S3 at once; nil
 	// means on.

@@ -17,4 +17,3 @@ func clusterConfig(t *testing.T, id string, join []string) Config {
 		FastGossip: true, GossipRejoinInterval: 500 * time.Millisecond, AutopilotInterval: 200 * time.Millisecond,
 	}
 }
-

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/stratagw/strata/admin"
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/cluster"
@@ -165,4 +164,3 @@ func (m membership) Remove(ctx context.Context, nodeID string) error {
 	}
 	return m.s.node.RemoveServer(ctx, nodeID)
 }
-
