@@ -212,16 +212,25 @@ var registerModel = porcupine.Model{
 //     after the end of the history, which is the same as never;
 //   - Failed operations and reads without an answer are dropped: they
 //     observed nothing and changed nothing;
-//   - an Ambiguous Put whose value no read ever returned is dropped too: it
-//     can always be placed at the end, so it cannot change the verdict, and
-//     every pending operation costs the checker.
+//   - an Ambiguous write that no read can have observed is dropped too: a
+//     Put whose value no read returned, a Delete after whose call no read
+//     ending later found the key absent. Such a write can always be placed
+//     at the end (or left out) without changing what any read saw, so it
+//     cannot change the verdict, and every pending operation costs the
+//     checker dearly.
 func porcupineOps(ops []Op) []porcupine.Operation {
-	seen := map[string]bool{}
+	seen := map[string]bool{}        // key + value read
+	lastAbsent := map[string]int64{} // key -> latest return of a read that found it absent
 	var end int64
 	for _, op := range ops {
 		end = max(end, op.Call, op.Return)
-		if op.Kind == Get && op.Outcome == OK && op.Result.Exists {
+		if op.Kind != Get || op.Outcome != OK {
+			continue
+		}
+		if op.Result.Exists {
 			seen[op.Key+"\x00"+op.Result.Value] = true
+		} else if r, ok := lastAbsent[op.Key]; !ok || op.Return > r {
+			lastAbsent[op.Key] = op.Return
 		}
 	}
 	infinity := end + 1
@@ -234,6 +243,9 @@ func porcupineOps(ops []Op) []porcupine.Operation {
 				Output: output{Read: op.Result}, Call: op.Call, Return: op.Return, Metadata: op.Node})
 		case op.Outcome == Ambiguous && op.Kind != Get:
 			if op.Kind == Put && !seen[op.Key+"\x00"+op.Value] {
+				continue
+			}
+			if r, ok := lastAbsent[op.Key]; op.Kind == Delete && (!ok || r < op.Call) {
 				continue
 			}
 			out = append(out, porcupine.Operation{ClientId: op.Client, Input: in,

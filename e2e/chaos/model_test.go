@@ -132,16 +132,21 @@ func TestPorcupineOpsAmbiguous(t *testing.T) {
 		failed(put(3, "a", "x", 45, 50)),
 		failed(get(3, "a", "v1", 55, 60)),
 		get(4, "a", "seen", 65, 70),
+		getAbsent(4, "a", 71, 72),
+		ambiguous(del(2, "a", 73, 0), 80), // after the last absent read: dropped
 	}
 	got := porcupineOps(ops)
-	if len(got) != 4 {
-		t.Fatalf("got %d operations, want 4 (put, ambiguous put seen, ambiguous delete, get): %+v", len(got), got)
+	if len(got) != 5 {
+		t.Fatalf("got %d operations, want 5 (put, ambiguous put seen, ambiguous delete, get, get): %+v", len(got), got)
 	}
 	for _, op := range got {
 		in := op.Input.(input)
 		unknown := op.Output.(output).Unknown
-		if unknown && op.Return != 71 {
-			t.Errorf("%v: ambiguous op returns at %d, want 71 (after the last event)", in, op.Return)
+		if unknown && op.Return != 81 {
+			t.Errorf("%v: ambiguous op returns at %d, want 81 (after the last event)", in, op.Return)
+		}
+		if unknown && in.Kind == Delete && op.Call != 35 {
+			t.Errorf("ambiguous delete called at %d kept, want only the one at 35", op.Call)
 		}
 		if in.Value == "unseen" || in.Value == "x" {
 			t.Errorf("%v should have been dropped", in)
