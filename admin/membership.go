@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/cluster"
+	"github.com/stratagw/strata/cluster/gossip"
 )
 
 // Membership is what the admin API needs from the node's cluster
@@ -46,16 +47,23 @@ var (
 // leaveTimeout bounds a leave, which runs to its end even when the client
 // goes away: a leave cut in the middle would leave the node out of raft
 // but still in gossip.
-const leaveTimeout = 2 * time.Minute
+const leaveTimeout = 90 * time.Second
 
 // maxJoinAddrs bounds a join request; a cluster has a handful of nodes.
 const maxJoinAddrs = 64
 
-// notReady are the cluster failures that mean "retry later": no leader,
-// a timeout, or a peer that could not be reached.
-var notReady = []error{
-	cluster.ErrNoLeader, cluster.ErrTimeout, cluster.ErrNotLeader, cluster.ErrNotSent, cluster.ErrShutdown,
-	context.DeadlineExceeded,
+// notReady reports the cluster failures that mean "retry later": no
+// leader, a timeout, or a peer that could not be reached.
+func notReady(err error) bool {
+	for _, target := range []error{
+		cluster.ErrNoLeader, cluster.ErrTimeout, cluster.ErrNotLeader, cluster.ErrNotSent, cluster.ErrShutdown,
+		context.DeadlineExceeded,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // clusteringDisabled is the answer of every membership operation on a
@@ -140,6 +148,10 @@ func (s *Service) Remove(ctx context.Context, nodeID string) error {
 	if nodeID == "" {
 		return invalid("node_id is required")
 	}
+	if nodeID == s.d.NodeID {
+		return errf(http.StatusConflict, api.CodeConflict,
+			"node %s is the node you asked; run `strata leave` on it to take it out of the cluster", nodeID)
+	}
 	err := s.d.Membership.Remove(ctx, nodeID)
 	switch {
 	case err == nil:
@@ -163,21 +175,13 @@ func (s *Service) membershipError(err error) error {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	for _, target := range s.d.ConflictErrors {
-		if errors.Is(err, target) {
-			return errf(http.StatusConflict, api.CodeConflict, "%s", err.Error())
-		}
-	}
-	if errors.Is(err, ErrUnknownNode) {
-		return errf(http.StatusNotFound, api.CodeNotFound, "%s", err.Error())
-	}
-	if errors.Is(err, ErrMemberAlive) {
+	switch {
+	case errors.Is(err, gossip.ErrWrongKey), errors.Is(err, gossip.ErrOtherCluster), errors.Is(err, ErrMemberAlive):
 		return errf(http.StatusConflict, api.CodeConflict, "%s", err.Error())
-	}
-	for _, target := range notReady {
-		if errors.Is(err, target) {
-			return errf(http.StatusServiceUnavailable, api.CodeNotReady, "%s; retry later", err.Error())
-		}
+	case errors.Is(err, ErrUnknownNode):
+		return errf(http.StatusNotFound, api.CodeNotFound, "%s", err.Error())
+	case notReady(err):
+		return errf(http.StatusServiceUnavailable, api.CodeNotReady, "%s; retry later", err.Error())
 	}
 	s.log.Warn("membership operation failed", "err", err)
 	return errf(http.StatusServiceUnavailable, api.CodeNotReady, "%s", err.Error())

@@ -16,16 +16,19 @@ import (
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/admin/client"
 	"github.com/stratagw/strata/cluster"
+	"github.com/stratagw/strata/cluster/gossip"
 )
 
-// errOtherCluster stands for gossip's refusal of a peer of another
-// cluster; the node's ServiceDeps.ConflictErrors lists it.
-var errOtherCluster = errors.New("the member belongs to cluster c-other, this node to c-admintest")
+// Gossip's refusals of a peer of another cluster or with another key.
+var (
+	errOtherCluster = fmt.Errorf("the member at 10.0.0.9:9101 is in cluster c-other, this node in c-admintest: %w", gossip.ErrOtherCluster)
+	errWrongKey     = fmt.Errorf("the member at 10.0.0.9:9101 uses a different cluster key: %w", gossip.ErrWrongKey)
+)
 
 func startMembers(t *testing.T) (*admintest.Node, *admintest.Membership) {
 	t.Helper()
 	m := &admintest.Membership{}
-	n := admintest.Start(t, admintest.Options{Membership: m, ConflictErrors: []error{errOtherCluster}})
+	n := admintest.Start(t, admintest.Options{Membership: m})
 	return n, m
 }
 
@@ -242,6 +245,12 @@ func TestRemove(t *testing.T) {
 		t.Fatalf("remove: %d, %d bytes", resp.StatusCode, resp.ContentLength)
 	}
 
+	// A node cannot remove itself: that is what leave is for.
+	status, eb := raw(t, n.Client, http.MethodPost, "/v1/cluster/remove", `{"node_id":"`+admintest.NodeID+`"}`)
+	if status != http.StatusConflict || eb.Error.Code != api.CodeConflict ||
+		eb.Error.Message != "node node-1 is the node you asked; run `strata leave` on it to take it out of the cluster" {
+		t.Fatalf("remove self: %d %+v", status, eb)
+	}
 	for _, body := range []string{`{}`, `{"node_id":""}`, `{"id":"node-3"}`, `[]`} {
 		status, eb := raw(t, n.Client, http.MethodPost, "/v1/cluster/remove", body)
 		if status != http.StatusBadRequest || eb.Error.Code != api.CodeInvalidRequest {
@@ -275,6 +284,7 @@ func TestMembershipErrors(t *testing.T) {
 		{"not leader", fmt.Errorf("leader is node-2: %w", cluster.ErrNotLeader), 503, api.CodeNotReady, "%sleader is node-2: not the raft leader; retry later"},
 		{"not sent", fmt.Errorf("forward to 10.0.0.2:9100: %w", cluster.ErrNotSent), 503, api.CodeNotReady, "%sforward to 10.0.0.2:9100: request not delivered; retry later"},
 		{"other cluster", fmt.Errorf("gossip join: %w", errOtherCluster), 409, api.CodeConflict, "%sgossip join: " + errOtherCluster.Error()},
+		{"wrong key", fmt.Errorf("gossip join: %w", errWrongKey), 409, api.CodeConflict, "%sgossip join: " + errWrongKey.Error()},
 		{"anything else", errors.New("no member answered: connection refused"), 503, api.CodeNotReady, "%sno member answered: connection refused"},
 	} {
 		for op, call := range ops {

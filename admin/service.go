@@ -49,11 +49,6 @@ type ServiceDeps struct {
 	// without clustering and the /v1/cluster/ membership endpoints answer
 	// 501 NotImplemented).
 	Membership Membership
-	// ConflictErrors are errors that, wrapped in a Membership failure,
-	// mean the peer belongs to another cluster or holds another cluster
-	// key (gossip.ErrWrongKey, gossip.ErrOtherCluster): answered 409 with
-	// the error's message.
-	ConflictErrors []error
 }
 
 // Service implements the admin operations.

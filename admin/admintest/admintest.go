@@ -46,14 +46,11 @@ type Node struct {
 	Raft *cluster.Node
 }
 
-// Options tune Start; the zero value is a clustering-enabled node with
-// no conflict errors.
+// Options tune Start; the zero value is a node without clustering.
 type Options struct {
 	// Membership is passed to admin.ServiceDeps (nil: clustering
 	// disabled).
 	Membership admin.Membership
-	// ConflictErrors is passed to admin.ServiceDeps.
-	ConflictErrors []error
 }
 
 // Start runs a node and stops it when the test ends.
@@ -95,7 +92,7 @@ func Start(t testing.TB, opts Options) *Node {
 	creds := iam.NewStore(f, box)
 	svc := admin.NewService(admin.ServiceDeps{
 		NodeID: NodeID, State: f, Cluster: node, Box: box, Logger: logger,
-		Membership: opts.Membership, ConflictErrors: opts.ConflictErrors,
+		Membership: opts.Membership,
 	})
 	srv := httptest.NewServer(admin.NewHandler(admin.HandlerDeps{
 		Service: svc, Verifier: sigv4.NewVerifier(creds.Secret, sigv4.Options{}), Credentials: creds, Logger: logger,

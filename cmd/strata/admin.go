@@ -20,8 +20,8 @@ import (
 // adminCmd groups the admin API clients. Its flags are accepted after any
 // sub-command (`strata admin backend list --json`).
 type adminCmd struct {
-	URL  string `name:"url" env:"STRATA_ADMIN_URL" default:"${admin_url}" help:"Admin API of a node."`
-	JSON bool   `name:"json" help:"Print machine-readable JSON."`
+	adminConn `embed:""`
+	JSON      bool `name:"json" help:"Print machine-readable JSON."`
 
 	Backend backendCmd `cmd:"" help:"Storage backends."`
 	Region  regionCmd  `cmd:"" help:"Virtual regions."`
@@ -36,10 +36,16 @@ const adminTimeout = time.Minute
 // directory keeps its generated admin credential.
 var defaultCredentialFile = filepath.Join("strata-data", server.CredentialFileName)
 
+// adminConn are the flags of every command that is a client of a node's
+// admin API (`strata admin …`, join, leave, members, remove).
+type adminConn struct {
+	URL string `name:"url" env:"STRATA_ADMIN_URL" default:"${admin_url}" help:"Admin API of a node."`
+}
+
 // connect builds a client signed with the first credential found:
 // STRATA_ACCESS_KEY/STRATA_SECRET_KEY, STRATA_ADMIN_ACCESS_KEY/
 // STRATA_ADMIN_SECRET_KEY, then ./strata-data/admin-credential.json.
-func (a *adminCmd) connect(e env) (*client.Client, error) {
+func (a *adminConn) connect(e env) (*client.Client, error) {
 	ak, sk, err := adminCredential(e)
 	if err != nil {
 		return nil, err
@@ -76,7 +82,12 @@ func adminContext() (context.Context, context.CancelFunc) {
 
 // output prints v as JSON with --json, else calls human.
 func (a *adminCmd) output(e env, v any, human func(w io.Writer)) error {
-	if a.JSON {
+	return output(e, a.JSON, v, human)
+}
+
+// output prints v as indented JSON when asJSON, else calls human.
+func output(e env, asJSON bool, v any, human func(w io.Writer)) error {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)

@@ -1,6 +1,7 @@
-// Command strata is the one strata binary: `strata server` runs a node,
-// `strata admin …` is a thin client of a node's admin API, `strata
-// version` prints the build. The command-line contract is in design.md.
+// Command strata is the one strata binary: `strata server` runs a node;
+// `strata join|leave|members|remove` and `strata admin …` are thin clients
+// of a node's admin API; `strata version` prints the build. The
+// command-line contract is in design.md.
 package main
 
 import (
@@ -21,6 +22,10 @@ var version = "dev"
 // cli is the command tree.
 type cli struct {
 	Server  serverCmd  `cmd:"" help:"Run a strata node (with no flags: a single-node development gateway in ./strata-data)."`
+	Join    joinCmd    `cmd:"" help:"Ask the local node to join the cluster of a member (its gossip HOST:PORT)."`
+	Leave   leaveCmd   `cmd:"" help:"Make the local node leave the cluster gracefully; it exits afterwards."`
+	Members membersCmd `cmd:"" help:"List the cluster's nodes: addresses, raft role, voter, gossip state, applied index."`
+	Remove  removeCmd  `cmd:"" help:"Force a dead node out of the cluster."`
 	Admin   adminCmd   `cmd:"" help:"Manage the cluster through a node's admin API."`
 	Health  healthCmd  `cmd:"" help:"Probe a node (exit 0 when /ready answers 200): the healthcheck of images without curl."`
 	Version versionCmd `cmd:"" help:"Print the version."`
@@ -48,7 +53,7 @@ func run(args []string, e env) int {
 		kong.Exit(func(code int) { exited = code }),
 		kong.UsageOnError(),
 		kong.Bind(e),
-		kong.Vars{"admin_url": client.DefaultURL},
+		kong.Vars{"admin_url": client.DefaultURL, "gossip_port": defaultGossipPort},
 	)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "strata: %v\n", err)
