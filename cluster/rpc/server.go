@@ -71,9 +71,8 @@ func NewServer(svc Service, logger *slog.Logger) *Server {
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    16 << 10,
-		// The listener's connections are TLS with the cluster's own ALPN
-		// protocol already negotiated; an empty map keeps net/http from
-		// ever switching a connection to HTTP/2.
+		// Connections reach net/http as plain ones (see plainListener); an
+		// empty map also keeps it from ever switching one to HTTP/2.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -83,12 +82,33 @@ func NewServer(svc Service, logger *slog.Logger) *Server {
 // Serve accepts connections on ln until Close. It returns nil once the
 // server was closed, else the listener's error.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
+	err := s.http.Serve(plainListener{ln})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return fmt.Errorf("cluster rpc: serve on %s: %w", ln.Addr(), err)
 }
+
+// plainListener hides that accepted connections are *tls.Conn. net/http
+// treats a TLS connection whose negotiated ALPN protocol is neither empty
+// nor http/1.x as a TLSNextProto hand-off and closes it when no handler is
+// registered for that protocol, so clusternet's "strata-rpc/1" connections
+// would be dropped unanswered. The handshake is clusternet's business; to
+// net/http these are plain HTTP/1.1 connections.
+type plainListener struct{ net.Listener }
+
+// Accept returns the next connection behind a wrapper that is not a
+// *tls.Conn.
+func (l plainListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return plainConn{conn}, nil
+}
+
+// plainConn is a net.Conn that net/http cannot type-assert to *tls.Conn.
+type plainConn struct{ net.Conn }
 
 // Close closes the listeners and every connection at once; requests in
 // flight see their context cancelled.
