@@ -29,7 +29,8 @@ type ClusterKey struct {
 
 // ResolveClusterKey finds the cluster key: the env value (if not empty),
 // else the configured file, else <data-dir>/cluster.key, which is created
-// (mode 0600) with a new random key when missing.
+// (mode 0600) with a new random key when missing — unless the data
+// directory already holds raft state, which a new key could not open.
 func (c *Config) ResolveClusterKey(envValue string) (ClusterKey, error) {
 	if envValue != "" {
 		k, err := sealbox.ParseKey(envValue)
@@ -52,6 +53,12 @@ func (c *Config) ResolveClusterKey(envValue string) (ClusterKey, error) {
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return ClusterKey{}, err
+	}
+	// A data directory with raft state was sealed with some key: a new
+	// one would only fail later, less clearly (every peer refusing it).
+	if _, serr := os.Stat(filepath.Join(c.DataDir, "raft", "raft.db")); serr == nil {
+		return ClusterKey{}, fmt.Errorf("%s already holds cluster state, but no cluster key was given: set %s or --cluster-key-file to the key it was created with",
+			c.DataDir, ClusterKeyEnv)
 	}
 	k, err = generateKeyFile(path)
 	if err != nil {
