@@ -14,26 +14,17 @@ import (
 	"github.com/stratagw/strata/fsm"
 )
 
-// nodeService is how the server wiring is expected to serve a real node:
-// the leader-only calls of *cluster.Node, counting applies so the test can
-// tell a forwarded write was submitted exactly once.
-type nodeService struct {
-	n       *cluster.Node
+// countingService is NodeService counting applies, so the test can tell
+// that a forwarded write was submitted exactly once.
+type countingService struct {
+	NodeService
 	applies atomic.Int64
 }
 
-func (s *nodeService) ApplyLocal(ctx context.Context, cmd []byte) (fsm.Result, error) {
+func (s *countingService) ApplyLocal(ctx context.Context, cmd []byte) (fsm.Result, error) {
 	s.applies.Add(1)
-	return s.n.ApplyLocal(ctx, cmd)
+	return s.NodeService.ApplyLocal(ctx, cmd)
 }
-
-func (s *nodeService) ReadIndex(ctx context.Context) (uint64, error) { return s.n.ReadIndex(ctx) }
-
-func (s *nodeService) RemoveServer(ctx context.Context, id string) error {
-	return s.n.RemoveServerLocal(ctx, id)
-}
-
-func (s *nodeService) Status(context.Context) (cluster.NodeStatus, error) { return s.n.Status(), nil }
 
 // addrBook maps raft addresses to rpc addresses. In production both share
 // port 9100 through the clusternet mux; here the rpc server has its own
@@ -81,7 +72,7 @@ var _ cluster.LeaderClient = (*Client)(nil)
 type testClusterNode struct {
 	node    *cluster.Node
 	fsm     *fsm.FSM
-	svc     *nodeService
+	svc     *countingService
 	rpcAddr string
 }
 
@@ -112,7 +103,7 @@ func openClusterNode(t *testing.T, id string, client *Client, book *addrBook) *t
 	if err := n.Open(context.Background()); err != nil {
 		t.Fatalf("Open %s: %v", id, err)
 	}
-	tn := &testClusterNode{node: n, fsm: f, svc: &nodeService{n: n}}
+	tn := &testClusterNode{node: n, fsm: f, svc: &countingService{NodeService: NodeService{Node: n}}}
 	// Registered after the node's cleanup, so it runs first: the rpc
 	// server stops before the node it serves.
 	tn.rpcAddr = startServer(t, tn.svc)
