@@ -155,7 +155,7 @@ func TestDefaults(t *testing.T) {
 	var c Config
 	c.ApplyDefaults("myhost")
 	want := Config{
-		NodeID: "myhost", DataDir: "strata-data", S3Addr: ":9000", AdminAddr: ":9001", RaftAddr: "127.0.0.1:9100",
+		NodeID: "myhost", DataDir: "strata-data", S3Addr: ":9000", AdminAddr: ":9001", RaftAddr: ":9100",
 		GossipAddr: ":9101", Consistency: "strong", UploadExpiry: 24 * time.Hour, LogLevel: "info",
 		OrphanGrace: time.Hour, OrphanInterval: time.Hour,
 		LogFormat: "text", FSLockdown: ptr(true), DevBackend: ptr(true),
