@@ -516,3 +516,26 @@ func TestMetaRoundTripAndKeyDerivation(t *testing.T) {
 		t.Error("derived keys are not distinct from each other and from the cluster key")
 	}
 }
+
+// A fresh node joined to members of two clusters must not bridge them: the
+// merge is refused on the clustered side and alive messages about the
+// other cluster's members are ignored.
+func TestFreshNodeDoesNotBridgeClusters(t *testing.T) {
+	a := startNode(t, "a", "cluster-A", nil)
+	b := startNode(t, "b", "cluster-B", nil)
+	c := startNode(t, "c", "", nil)
+	join(t, c, a.LocalAddr())
+	waitFor(t, 5*time.Second, "c sees a", hasState(c, "a", StateAlive))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// c accepts b's state (it has no cluster id), b refuses c's (it lists a).
+	_, _ = c.Join(ctx, []string{b.LocalAddr()})
+	// Let gossip and push/pull run for a while.
+	time.Sleep(3 * time.Second)
+	if _, ok := member(a, "b"); ok {
+		t.Errorf("a (cluster-A) lists b (cluster-B): %+v", a.Members())
+	}
+	if _, ok := member(b, "a"); ok {
+		t.Errorf("b (cluster-B) lists a (cluster-A): %+v", b.Members())
+	}
+}
