@@ -256,14 +256,18 @@ func (g *Gossip) UpdateMeta(ctx context.Context) error {
 }
 
 // Leave announces a graceful leave (the others see this node as "left"),
-// waiting up to timeout for the broadcast, then shuts down. The peers file
-// is removed, so a node that left does not rejoin by itself when started
-// again.
+// waiting up to timeout (5s if ≤ 0) for the broadcasts, then shuts down.
+// The peers file is removed, so a node that left does not rejoin by itself
+// when started again: Leave is for `strata leave`; an ordinary shutdown
+// or restart uses Close.
 func (g *Gossip) Leave(timeout time.Duration) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed.Load() {
 		return errClosed
+	}
+	if timeout <= 0 {
+		timeout = 5 * time.Second
 	}
 	// Announce the leave in the meta first: the others' leave hook cannot
 	// tell a leave from a death otherwise. A failure here only costs the
@@ -273,9 +277,7 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	if err := g.ml.UpdateNode(timeout); err != nil {
 		g.logger.Warn("gossip: leaving flag not broadcast", "err", err)
 	}
-	if timeout > 0 {
-		timeout = max(timeout-time.Since(start), time.Millisecond)
-	}
+	timeout = max(timeout-time.Since(start), time.Millisecond)
 	leaveErr := g.ml.Leave(timeout)
 	if leaveErr != nil {
 		leaveErr = fmt.Errorf("gossip leave: %w", leaveErr)

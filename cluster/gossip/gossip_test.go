@@ -539,3 +539,27 @@ func TestFreshNodeDoesNotBridgeClusters(t *testing.T) {
 		t.Errorf("b (cluster-B) lists a (cluster-A): %+v", b.Members())
 	}
 }
+
+func TestRejoinCandidates(t *testing.T) {
+	d := newDelegate("self", func() Meta { return Meta{} }, nil, testLogger())
+	for _, e := range []entry{
+		{Member: Member{Name: "self", Addr: "10.0.0.1:9101", State: StateAlive}},
+		{Member: Member{Name: "alive", Addr: "10.0.0.2:9101", State: StateAlive}},
+		{Member: Member{Name: "dead", Addr: "10.0.0.3:9101", State: StateDead}},
+		{Member: Member{Name: "left", Addr: "10.0.0.4:9101", State: StateLeft}},
+	} {
+		d.members[e.Name] = e
+	}
+	g := &Gossip{d: d, localAddr: "10.0.0.1:9101", fileAddrs: []string{
+		"10.0.0.1:9101", // self
+		"10.0.0.2:9101", // alive
+		"10.0.0.3:9101", // dead, listed twice
+		"10.0.0.4:9101", // left
+		"10.0.0.5:9101", // only in the file
+	}}
+	got := g.rejoinCandidates()
+	want := []string{"10.0.0.3:9101", "10.0.0.5:9101"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rejoinCandidates = %v, want %v", got, want)
+	}
+}

@@ -166,20 +166,22 @@ func (g *Gossip) rejoin(ctx context.Context) {
 }
 
 // rejoinCandidates are the known addresses where no alive member is.
+// Members that left are not called back: they come back by themselves.
 func (g *Gossip) rejoinCandidates() []string {
-	alive := map[string]bool{g.localAddr: true}
+	skip := map[string]bool{g.localAddr: true}
 	var known []string
 	for _, m := range g.Members() {
-		if m.State == StateAlive {
-			alive[m.Addr] = true
-		} else {
+		switch m.State {
+		case StateAlive, StateLeft:
+			skip[m.Addr] = true
+		default:
 			known = append(known, m.Addr)
 		}
 	}
 	known = append(known, g.fileAddrs...)
 	var out []string
 	for _, a := range known {
-		if !alive[a] && !slices.Contains(out, a) {
+		if !skip[a] && !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}
