@@ -7,8 +7,8 @@
 #   deploy/cluster.sh down          stop and remove containers, networks and volumes (KEEP=1 keeps volumes)
 #   deploy/cluster.sh logs          docker-compose logs of every service
 #   deploy/cluster.sh compose ARGS  docker-compose with this cluster's project, file and env file
-#   deploy/cluster.sh isolate SVC   disconnect a service's container from every network of the cluster
-#   deploy/cluster.sh heal SVC      connect it again (with its DNS aliases)
+#   deploy/cluster.sh isolate SVC   disconnect a service's container from the cluster network
+#   deploy/cluster.sh heal SVC      connect it again (with its service name as DNS alias)
 #
 # Settings (environment; a variable set by the caller wins over the env file):
 #   COMPOSE_PROJECT_NAME  project name (default strata): several clusters can run side by side
@@ -199,31 +199,17 @@ container() {
 }
 
 isolate() {
-	local id net
+	local id
 	id=$(container "$1")
-	for net in $(service_networks "$1"); do
-		docker network disconnect "${PROJECT}_$net" "$id" >/dev/null 2>&1 || true
-	done
-}
-
-# service_networks SVC: the compose networks SVC is declared on (keep in
-# step with compose.yaml).
-service_networks() {
-	case $1 in
-	s3) echo storage ;;
-	*) echo cluster storage ;;
-	esac
+	docker network disconnect "${PROJECT}_cluster" "$id"
 }
 
 # heal reconnects with the service name as DNS alias, as compose does, so
 # the other nodes find it again under its name.
 heal() {
-	local id net
+	local id
 	id=$(container "$1")
-	for net in $(service_networks "$1"); do
-		docker network disconnect "${PROJECT}_$net" "$id" >/dev/null 2>&1 || true
-		docker network connect --alias "$1" "${PROJECT}_$net" "$id"
-	done
+	docker network connect --alias "$1" "${PROJECT}_cluster" "$id"
 }
 
 main() {
