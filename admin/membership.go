@@ -42,6 +42,9 @@ var (
 	// ErrMemberAlive: the node to remove is alive in gossip; removing it
 	// would only make it rejoin (409).
 	ErrMemberAlive = errors.New("node is alive")
+	// ErrRefused: the change is not allowed in the cluster's current state,
+	// e.g. the only voter cannot leave (409, with the error's message).
+	ErrRefused = errors.New("refused")
 )
 
 // leaveTimeout bounds a leave, which runs to its end even when the client
@@ -176,7 +179,8 @@ func (s *Service) membershipError(err error) error {
 		return ae
 	}
 	switch {
-	case errors.Is(err, gossip.ErrWrongKey), errors.Is(err, gossip.ErrOtherCluster), errors.Is(err, ErrMemberAlive):
+	case errors.Is(err, gossip.ErrWrongKey), errors.Is(err, gossip.ErrOtherCluster), errors.Is(err, ErrMemberAlive),
+		errors.Is(err, ErrRefused):
 		return errf(http.StatusConflict, api.CodeConflict, "%s", err.Error())
 	case errors.Is(err, ErrUnknownNode):
 		return errf(http.StatusNotFound, api.CodeNotFound, "%s", err.Error())

@@ -285,6 +285,7 @@ func TestMembershipErrors(t *testing.T) {
 		{"not sent", fmt.Errorf("forward to 10.0.0.2:9100: %w", cluster.ErrNotSent), 503, api.CodeNotReady, "%sforward to 10.0.0.2:9100: request not delivered; retry later"},
 		{"other cluster", fmt.Errorf("gossip join: %w", errOtherCluster), 409, api.CodeConflict, "%sgossip join: " + errOtherCluster.Error()},
 		{"wrong key", fmt.Errorf("gossip join: %w", errWrongKey), 409, api.CodeConflict, "%sgossip join: " + errWrongKey.Error()},
+		{"refused", fmt.Errorf("%w: this node is the only voter", admin.ErrRefused), 409, api.CodeConflict, "%srefused: this node is the only voter"},
 		{"anything else", errors.New("no member answered: connection refused"), 503, api.CodeNotReady, "%sno member answered: connection refused"},
 	} {
 		for op, call := range ops {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -198,5 +200,55 @@ func TestClusterCommandsNodeDown(t *testing.T) {
 	r := strata(t, t.TempDir(), cleanEnv("STRATA_ADMIN_URL="+url), "members")
 	if r.code != 1 || !strings.Contains(r.stderr, "no admin credential: set STRATA_ACCESS_KEY") {
 		t.Fatalf("no credential: %+v", r)
+	}
+}
+
+// devNode starts a real bootstrapped node in its own directory with the
+// given cluster key and returns its admin URL and gossip address.
+func devNode(t *testing.T, id, key string) (adminURL, gossipAddr string, env []string) {
+	t.Helper()
+	dir := t.TempDir()
+	creds := []string{"STRATA_ADMIN_ACCESS_KEY=" + admintest.AccessKey, "STRATA_ADMIN_SECRET_KEY=" + admintest.SecretKey}
+	p := startServer(t, dir, cleanEnv(append(creds, "STRATA_CLUSTER_KEY="+key)...), "--node-id", id,
+		"--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	out := p.banner(t, regexp.MustCompile(`^\s+admin endpoint:`))
+	adminURL = match(t, `admin endpoint:\s+(http://127\.0\.0\.1:\d+)`, out)[1]
+	env = cleanEnv(append(creds, "STRATA_ADMIN_URL="+adminURL)...)
+	r := strata(t, dir, env, "members", "--json")
+	var members []api.Member
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &members) != nil || len(members) != 1 || members[0].GossipAddr == "" {
+		t.Fatalf("%s: members --json: %+v", id, r)
+	}
+	return adminURL, members[0].GossipAddr, env
+}
+
+// TestJoinRefused: a node is not merged into a cluster that is not its
+// own, nor into one with another cluster key, and the operator is told
+// why; the node stays a working single-node cluster.
+func TestJoinRefused(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, 32))
+	_, gossip1, _ := devNode(t, "n1", key)
+	_, gossip2, _ := devNode(t, "n2", other)
+	_, _, env3 := devNode(t, "n3", key)
+
+	for _, tc := range []struct {
+		name, addr, want string
+	}{
+		{"other cluster", gossip1, "another cluster"},
+		{"other key", gossip2, "different cluster key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := strata(t, t.TempDir(), env3, "join", tc.addr)
+			if r.code != 1 || r.stdout != "" || !strings.HasPrefix(r.stderr, "strata: join ["+tc.addr+"]: ") || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("join %s: %+v", tc.addr, r)
+			}
+		})
+	}
+	r := strata(t, t.TempDir(), env3, "members", "--json")
+	var members []api.Member
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &members) != nil || len(members) != 1 || members[0].NodeID != "n3" ||
+		members[0].RaftRole != api.RoleLeader {
+		t.Fatalf("n3 after refused joins: %+v", r)
 	}
 }

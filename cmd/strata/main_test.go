@@ -252,7 +252,7 @@ func match(t *testing.T, re, s string) []string {
 func TestServerZeroConfig(t *testing.T) {
 	dir := t.TempDir()
 	env := cleanEnv()
-	addrs := []string{"--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+	addrs := []string{"--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}
 	p := startServer(t, dir, env, addrs...)
 	out := p.banner(t, regexp.MustCompile(`^\s+export AWS_ACCESS_KEY_ID=`))
 
@@ -291,6 +291,7 @@ func TestServerZeroConfig(t *testing.T) {
 		t.Fatalf("backend list --json: %+v", r)
 	}
 	adminCommands(t, dir, cliEnv)
+	singleMember(t, dir, cliEnv, s3URL, adminURL)
 
 	p.stop(t)
 	if !strings.Contains(p.stderr.String(), "stopped") {
@@ -335,5 +336,31 @@ func adminCommands(t *testing.T, dir string, env []string) {
 	r = strata(t, dir, env, "admin", "backend", "remove", "nope")
 	if r.code != 1 || r.stderr != "strata: no backend named \"nope\"\n" {
 		t.Fatalf("remove unknown: %+v", r)
+	}
+}
+
+// singleMember checks `strata members` against a real single node: it
+// is the leader, a voter, alive in gossip, and answers its status.
+func singleMember(t *testing.T, dir string, env []string, s3URL, adminURL string) {
+	t.Helper()
+	r := strata(t, dir, env, "members", "--json")
+	var members []api.Member
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &members) != nil || len(members) != 1 {
+		t.Fatalf("members --json: %+v", r)
+	}
+	m := members[0]
+	if m.NodeID == "" || m.RaftRole != api.RoleLeader || !m.Voter || m.Gossip != api.GossipAlive || !m.Reachable ||
+		m.AppliedIndex == 0 || m.S3URL != s3URL || m.AdminURL != adminURL || m.RaftAddr == "" || m.GossipAddr == "" {
+		t.Fatalf("the single member: %+v", m)
+	}
+	r = strata(t, dir, env, "members")
+	row := `(?m)^` + regexp.QuoteMeta(m.NodeID) + `\s+leader\s+yes\s+alive\s+\d+\s+` + regexp.QuoteMeta(s3URL) +
+		`\s+` + regexp.QuoteMeta(m.RaftAddr) + `\s+` + regexp.QuoteMeta(m.GossipAddr) + `$`
+	if r.code != 0 || !regexp.MustCompile(row).MatchString(r.stdout) {
+		t.Fatalf("members: %+v", r)
+	}
+	r = strata(t, dir, env, "remove", m.NodeID)
+	if r.code != 1 || !strings.Contains(r.stderr, "run `strata leave` on it") {
+		t.Fatalf("remove itself: %+v", r)
 	}
 }
