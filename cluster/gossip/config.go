@@ -28,8 +28,10 @@ type Config struct {
 	// ClusterKey is the cluster's shared secret; the gossip key is derived
 	// from it (HKDF-SHA256, info "strata gossip v1").
 	ClusterKey []byte
-	// Meta returns the current local meta; called whenever memberlist asks
-	// for it, so it must be cheap and must not block.
+	// Meta returns the current local meta. memberlist calls it (through
+	// this package) with its own locks held, from its goroutines: it must
+	// be cheap, must not block, and must not take a lock its owner holds
+	// while calling into Gossip (an atomic value is the safe choice).
 	Meta func() Meta
 	// PeersFile holds the gossip addresses of the last known alive members
 	// (JSON list); "" keeps none.
