@@ -161,13 +161,6 @@ func (n *tnode) stop() {
 	}
 }
 
-// restart is stop then start on the same data directory and addresses.
-func (n *tnode) restart() {
-	n.t.Helper()
-	n.stop()
-	n.start()
-}
-
 // srv is the running server; the test fails if the node is stopped.
 func (n *tnode) srv() *Server {
 	n.t.Helper()
