@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/stratagw/strata/backend"
 	"github.com/stratagw/strata/fsm"
 )
 
@@ -33,21 +34,105 @@ func (g *Gateway) deleteObject(ctx context.Context, req *request) (*response, er
 	return emptyResponse(http.StatusNoContent), nil
 }
 
-// removeObject commits the removal of a record first, then deletes the
-// backing bytes it pointed at: once the commit is acknowledged the object
-// is gone for every client, and a backend failure after it only leaves an
-// orphan for the cleanup worker (logged).
+// Why a delete removes the bytes before the record.
+//
+// Two nodes may write one key at the same time: the per-key lock orders
+// writers on one node only. A write B (PUT, Copy, CompleteMultipartUpload)
+// stores the backing object first (Bw; backing key == client key) and
+// commits its record after (Bc). A delete A that committed first and then
+// deleted the bytes lost acknowledged writes: Bw, A commits, Bc, A deletes
+// the bytes, and B's acknowledged record points at nothing for good.
+//
+// So A reads the record r0, deletes r0's backing objects (Ad) and then
+// removes the record only if it still is r0 (Ac: DeleteObject with
+// IfReplicaETag and IfModTime). GET treats a record whose backing object
+// is missing as deleted (404), and adopts other bytes than its record
+// says (object_repair.go). Each outcome is then explained by taking A's
+// effect at Ad and B's at Bw:
+//
+//   - Ad Ac Bw Bc, Bw Bc Ad Ac: sequential.
+//   - Ad Bw Bc Ac: Ac finds B's record, its condition fails and A answers
+//     success anyway; B's record and bytes survive (A before B). Between
+//     Ad and Bw a GET sees r0 without bytes: 404, as A took effect.
+//   - Ad Bw Ac Bc: Ac removes r0, Bc commits B: B after A.
+//   - Bw Ad Bc Ac, Bw Ad Ac Bc: A deletes B's bytes, so B is before A and
+//     the key is gone: a GET of the record left by Bc (or of r0) finds no
+//     bytes and answers 404; a GET between Bw and Ad saw B's bytes
+//     (adopted) or 503, both allowed while B is in flight.
+//
+// A condition on the replica ETag alone is not enough: a rewrite of the
+// same bytes (an empty object, a retried upload) has the same ETag, and
+// Ac would remove B's record in "Ad Bw Bc Ac". ModTime, set by the writer
+// to the nanosecond, tells those versions apart. A GET between Bw and Bc
+// of same-bytes B can still show r0's metadata over B's bytes: the backend
+// guard (If-Match on the ETag) cannot see the difference.
+//
+// What is left behind: a delete whose backend step succeeded and whose
+// commit did not (or the "B before A" cases) keeps a record without
+// bytes. It reads as 404 and stays listed until the key is written or
+// deleted again.
+
+// removeObject deletes bucket/key: under the local per-key lock it reads
+// the record, deletes its backing objects and then removes the record if
+// no other writer replaced it meanwhile. A missing key succeeds at once.
 func (g *Gateway) removeObject(ctx context.Context, bucket, key string) error {
 	unlock := g.locks.lock(bucket, key)
 	defer unlock()
-	res, err := g.apply(ctx, fsm.CmdDeleteObject, fsm.DeleteObject{Bucket: bucket, Key: key})
+	o, err := g.object(ctx, bucket, key)
+	if isNoSuchKey(err) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if res.Previous != nil {
-		g.deleteUnreferenced(ctx, *res.Previous, nil)
+	// The client going away must not stop a delete half-way: its bytes
+	// may already be gone.
+	ctx = context.WithoutCancel(ctx)
+	if err := g.deleteReplicas(ctx, o); err != nil {
+		return err
+	}
+	return g.commitDelete(ctx, o)
+}
+
+// isNoSuchKey reports whether err is the gateway's NoSuchKey.
+func isNoSuchKey(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == ErrNoSuchKey
+}
+
+// deleteReplicas deletes the backing objects of every replica of o; one
+// already missing is fine. Any other failure is 503 with nothing
+// committed (the replicas deleted so far read as missing: 404).
+func (g *Gateway) deleteReplicas(ctx context.Context, o fsm.Object) error {
+	for _, r := range o.Replicas {
+		be, err := g.backend(ctx, r.BackendID)
+		if err != nil {
+			return err
+		}
+		if err := be.DeleteObject(ctx, r.Bucket, r.Key); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return &APIError{Code: ErrServiceUnavailable, Message: "The storage backend could not delete the object. Please retry.",
+				Cause: fmt.Errorf("delete %s/%s on %s: %w", r.Bucket, r.Key, r.BackendID, err)}
+		}
 	}
 	return nil
+}
+
+// commitDelete removes the record o if it is still the current version.
+// A failed condition is success: another writer committed a newer record
+// after our backend delete, and that write comes after this delete. (A
+// record with neither replica nor ModTime, which no writer creates, has
+// no version to compare and is removed unconditionally.)
+func (g *Gateway) commitDelete(ctx context.Context, o fsm.Object) error {
+	cmd := fsm.DeleteObject{Bucket: o.Bucket, Key: o.Key, IfModTime: o.ModTime}
+	if len(o.Replicas) > 0 {
+		cmd.IfReplicaETag = o.Replicas[0].ETag
+	}
+	_, err := g.apply(ctx, fsm.CmdDeleteObject, cmd)
+	if errors.Is(err, fsm.ErrCode(fsm.CodePreconditionFailed)) {
+		g.log.Debug("delete found a newer record: kept it", "bucket", o.Bucket, "key", o.Key, "err", err)
+		return nil
+	}
+	return err
 }
 
 // maxDeleteObjects is S3's limit of keys per DeleteObjects request.
@@ -150,10 +235,5 @@ func (g *Gateway) deleteOne(ctx context.Context, req *request, obj objectToDelet
 	if obj.VersionID != "" && obj.VersionID != "null" {
 		return apiErrf(ErrNotImplemented, "Versioned deletes are not implemented.")
 	}
-	err := g.removeObject(ctx, req.Bucket, obj.Key)
-	var fe *fsm.Error
-	if errors.As(err, &fe) && fe.Code == fsm.CodeNoSuchKey {
-		return nil
-	}
-	return err
+	return g.removeObject(ctx, req.Bucket, obj.Key)
 }

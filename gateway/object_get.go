@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,20 +31,23 @@ func (g *Gateway) getObject(ctx context.Context, req *request) (*response, error
 }
 
 // headObject is HEAD /bucket/key: GetObject's headers without the body,
-// answered from the record alone.
+// from the record once the backend confirmed it still holds its bytes.
 func (g *Gateway) headObject(ctx context.Context, req *request) (*response, error) {
 	return g.readObject(ctx, req, false)
 }
 
-// readObject serves GET and HEAD. The backend read is guarded by the
-// replica's ETag: if the backing object changed after the record was read
-// (a concurrent overwrite or delete), the record is read again once and the
-// read retried. A second ETag mismatch with no write of the key in flight
-// on this node is a write that reached the backend but never committed:
-// the record adopts the backing object and the read is served from it
-// (adoptBacking). Otherwise a second mismatch, or a missing backing
-// object, is 503 rather than wrong bytes. HEAD answers from the record
-// alone, so it can show the stale record until the first GET repairs it.
+// readObject serves GET and HEAD. Both check the record against a replica
+// on the backend (GET reads it with If-Match on the replica's ETag, HEAD
+// and answers without a body compare the ETag the backend reports): if
+// the backing object changed after the record was read (a concurrent
+// overwrite or delete), the record is read again once and the read
+// retried. A second ETag mismatch with no write of the key in flight on
+// this node is a write that reached the backend but never committed: the
+// record adopts the backing object and the read is served from it
+// (adoptBacking). A backing object that is still missing was removed by a
+// delete, which deletes the bytes before the record (object_delete.go):
+// the key reads as deleted, 404 NoSuchKey, and the record stays. Any
+// other persistent mismatch is 503 rather than wrong bytes.
 func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (*response, error) {
 	if err := g.authorize(ctx, req, "s3:GetObject"); err != nil {
 		return nil, err
@@ -72,7 +76,12 @@ func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (
 		// and its commit left them (see object_repair.go).
 		resp, err = g.readAdopted(ctx, req, o, withBody)
 	}
-	if errors.Is(err, errReplicaChanged) {
+	switch {
+	case errors.Is(err, errReplicaChanged) && errors.Is(err, backend.ErrNotFound):
+		g.log.Warn("record without backing object read as deleted (a delete removed the bytes; its commit failed or lost to a newer write)",
+			"id", req.ID, "bucket", req.Bucket, "key", req.Key, "err", err)
+		return nil, noSuchKey(req.Key)
+	case errors.Is(err, errReplicaChanged):
 		return nil, &APIError{Code: ErrServiceUnavailable, Message: "The object is being modified. Please retry.", Cause: err}
 	}
 	return resp, err
@@ -82,8 +91,29 @@ func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (
 var errReplicaChanged = errors.New("backing object changed since the record was read")
 
 // objectResponse evaluates preconditions and the range against record o
-// and, for GET, opens the bytes on a replica.
+// and checks o against its backing object: for a GET with a body by
+// opening the bytes on a replica, for anything else (HEAD, 304, an error
+// the record alone decides) by asking the backend for the replica's ETag,
+// so that no answer describes bytes a delete or an overwrite replaced.
 func (g *Gateway) objectResponse(ctx context.Context, req *request, o fsm.Object, withBody bool) (*response, error) {
+	resp, rng, err := recordResponse(req, o)
+	if err != nil || !withBody || resp.Status == http.StatusNotModified {
+		if serr := g.statReplica(ctx, o); serr != nil {
+			return nil, serr
+		}
+		return resp, err
+	}
+	body, err := g.openReplica(ctx, o, rng)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = body
+	return resp, nil
+}
+
+// recordResponse is the response to a GET or HEAD of record o without
+// the body: headers, preconditions and the range (nil: whole object).
+func recordResponse(req *request, o fsm.Object) (*response, *backend.Range, error) {
 	resp := emptyResponse(http.StatusOK)
 	h := resp.Header
 	h.Set("ETag", quoteETag(o.ETag))
@@ -91,13 +121,13 @@ func (g *Gateway) objectResponse(ctx context.Context, req *request, o fsm.Object
 	switch getConditions(req.Header).evaluate(o.ETag, o.ModTime) {
 	case condNotModified:
 		resp.Status = http.StatusNotModified
-		return resp, nil
+		return resp, nil, nil
 	case condPrecondition:
-		return nil, apiErr(ErrPreconditionFailed)
+		return nil, nil, apiErr(ErrPreconditionFailed)
 	}
-	rng, err := g.requestedRange(req, o, h)
+	rng, err := requestedRange(req, o, h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	setMetaHeaders(h, o.Meta)
 	h.Set("Accept-Ranges", "bytes")
@@ -114,45 +144,64 @@ func (g *Gateway) objectResponse(ctx context.Context, req *request, o fsm.Object
 	}
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	resp.ContentLength = length
-	if !withBody {
-		return resp, nil
-	}
-	body, err := g.openReplica(ctx, o, rng)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = body
-	return resp, nil
+	return resp, rng, nil
 }
 
 // openReplica opens the bytes of o on the first replica that answers.
 func (g *Gateway) openReplica(ctx context.Context, o fsm.Object, rng *backend.Range) (io.ReadCloser, error) {
+	var body io.ReadCloser
+	err := g.eachReplica(ctx, o, func(be backend.Backend, r fsm.Replica) error {
+		var err error
+		body, _, err = be.GetObject(ctx, r.Bucket, r.Key, rng, r.ETag)
+		return err
+	})
+	return body, err
+}
+
+// statReplica checks that a replica of o holds the bytes o describes.
+func (g *Gateway) statReplica(ctx context.Context, o fsm.Object) error {
+	return g.eachReplica(ctx, o, func(be backend.Backend, r fsm.Replica) error {
+		info, err := be.HeadObject(ctx, r.Bucket, r.Key)
+		if err == nil && info.ETag != r.ETag {
+			err = fmt.Errorf("%w: backend ETag %q, record %q", backend.ErrPreconditionFailed, info.ETag, r.ETag)
+		}
+		return err
+	})
+}
+
+// eachReplica runs try on the replicas of o in order until one succeeds.
+// When none does, the error says why, in this order of precedence: a
+// replica that could not be read (503), one holding other bytes
+// (errReplicaChanged wrapping backend.ErrPreconditionFailed), and only
+// when every replica is missing errReplicaChanged wrapping
+// backend.ErrNotFound.
+func (g *Gateway) eachReplica(ctx context.Context, o fsm.Object, try func(backend.Backend, fsm.Replica) error) error {
 	if len(o.Replicas) == 0 {
-		return nil, &APIError{Code: ErrInternalError, Cause: fmt.Errorf("object %s/%s has no replica", o.Bucket, o.Key)}
+		return &APIError{Code: ErrInternalError, Cause: fmt.Errorf("object %s/%s has no replica", o.Bucket, o.Key)}
 	}
-	var lastErr error
+	var failed, changed, missing error
 	for _, r := range o.Replicas {
 		be, err := g.backend(ctx, r.BackendID)
-		if err != nil {
-			lastErr = err
-			continue
+		if err == nil {
+			err = try(be, r)
 		}
-		body, _, err := be.GetObject(ctx, r.Bucket, r.Key, rng, r.ETag)
 		switch {
 		case err == nil:
-			return body, nil
-		case errors.Is(err, backend.ErrPreconditionFailed), errors.Is(err, backend.ErrNotFound):
-			lastErr = fmt.Errorf("%w: %s/%s on %s: %w", errReplicaChanged, r.Bucket, r.Key, r.BackendID, err)
+			return nil
+		case errors.Is(err, backend.ErrPreconditionFailed):
+			changed = fmt.Errorf("%w: %s/%s on %s: %w", errReplicaChanged, r.Bucket, r.Key, r.BackendID, err)
+		case errors.Is(err, backend.ErrNotFound):
+			missing = fmt.Errorf("%w: %s/%s on %s: %w", errReplicaChanged, r.Bucket, r.Key, r.BackendID, err)
 		default:
-			lastErr = fmt.Errorf("read %s/%s on %s: %w", r.Bucket, r.Key, r.BackendID, err)
+			failed = fmt.Errorf("read %s/%s on %s: %w", r.Bucket, r.Key, r.BackendID, err)
 		}
 	}
-	return nil, lastErr
+	return cmp.Or(failed, changed, missing)
 }
 
 // requestedRange resolves the Range header or the partNumber query
 // argument (never both, as in S3) against record o.
-func (g *Gateway) requestedRange(req *request, o fsm.Object, h http.Header) (*backend.Range, error) {
+func requestedRange(req *request, o fsm.Object, h http.Header) (*backend.Range, error) {
 	pn, ok := req.Query["partNumber"]
 	if !ok {
 		return parseRange(req.Header.Get("Range"), o.Size)

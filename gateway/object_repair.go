@@ -74,7 +74,8 @@ func (g *Gateway) adoptBacking(ctx context.Context, req *request, o fsm.Object) 
 
 // headReplica reads the backing object of replica r. A missing backing
 // object is not adopted (a backend that says "not found" must never cost
-// a record): it stays a replica mismatch, answered 503.
+// a record): it stays a replica mismatch, which readObject answers as a
+// deleted key (the bytes of a delete go first, see object_delete.go).
 func (g *Gateway) headReplica(ctx context.Context, r fsm.Replica) (backend.ObjectInfo, error) {
 	be, err := g.backend(ctx, r.BackendID)
 	if err != nil {

@@ -68,7 +68,7 @@ func (s *stack) staleComplete(bucket, key string, meta backend.Meta) (backend.Ob
 // holds other bytes than the record says (a write reached the backend and
 // the process died before its commit), a GET adopts the backing object:
 // it serves the backend's bytes, ETag and metadata and commits a record
-// that listings then show. HEAD answers from the record alone until then.
+// that listings then show. A HEAD does the same without the body.
 func TestGetAdoptsUncommittedBackingObject(t *testing.T) {
 	meta := backend.Meta{ContentType: "application/json", ContentDisposition: "attachment", CacheControl: "no-cache",
 		ContentLanguage: "de", User: map[string]string{"color": "blue"}}
@@ -84,6 +84,20 @@ func TestGetAdoptsUncommittedBackingObject(t *testing.T) {
 					t.Fatalf("backend ETag %q, want the hex MD5 %x", info.ETag, sum)
 				}
 				s.checkAdopted(t, "repair", "k", info, v2)
+			})
+			t.Run("head", func(t *testing.T) {
+				info := s.stalePut("repair", "h", v2, meta)
+				head, err := s.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("repair"), Key: aws.String("h")})
+				if err != nil || aws.ToString(head.ETag) != `"`+info.ETag+`"` || aws.ToInt64(head.ContentLength) != int64(len(v2)) ||
+					aws.ToString(head.ContentType) != "application/json" {
+					t.Fatalf("HEAD of a stale record: %v, ETag %s length %d type %s; want the backing object's %s %d",
+						err, aws.ToString(head.ETag), aws.ToInt64(head.ContentLength), aws.ToString(head.ContentType), info.ETag, len(v2))
+				}
+				rec, ok, err := s.srv.State().Object("repair", "h")
+				if err != nil || !ok || rec.ETag != info.ETag || rec.Replicas[0].ETag != info.ETag {
+					t.Fatalf("record after HEAD = %+v (%v, %v), want it adopted", rec, ok, err)
+				}
+				s.checkAdopted(t, "repair", "h", info, v2)
 			})
 			t.Run("multipart", func(t *testing.T) {
 				info, body := s.staleComplete("repair", "mp", meta)
@@ -101,10 +115,6 @@ func TestGetAdoptsUncommittedBackingObject(t *testing.T) {
 func (s *stack) checkAdopted(t *testing.T, bucket, key string, info backend.ObjectInfo, body []byte) {
 	t.Helper()
 	ctx := context.Background()
-	in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
-	if head, err := s.client.HeadObject(ctx, in); err != nil || aws.ToString(head.ETag) == `"`+info.ETag+`"` {
-		t.Fatalf("HEAD before any GET: %v, ETag %s; want the stale record's", err, aws.ToString(head.ETag))
-	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatalf("GET of a stale record: %v", err)
@@ -177,9 +187,11 @@ func TestGetDoesNotAdoptDuringWrite(t *testing.T) {
 	}
 }
 
-// TestGetMissingBackingObjectKeepsRecord: a backend that says the backing
-// object does not exist is never taken as a reason to change or drop the
-// record: the GET answers 503 and the record stays listed.
+// TestGetMissingBackingObjectKeepsRecord: a record whose backing object
+// is gone (a delete removes the bytes before the record, and its commit
+// may have failed or lost to a newer write) reads as deleted: GET, HEAD
+// and a conditional GET answer 404 NoSuchKey, while the record is never
+// changed or dropped by a read and stays listed.
 func TestGetMissingBackingObjectKeepsRecord(t *testing.T) {
 	for _, bc := range backendCases {
 		t.Run(bc.name, func(t *testing.T) {
@@ -188,14 +200,28 @@ func TestGetMissingBackingObjectKeepsRecord(t *testing.T) {
 			s.put("gone", "k", []byte("bytes"))
 			be, backingBucket := s.backing("gone")
 			ctx := context.Background()
+			sum := md5.Sum([]byte("bytes"))
+			etag := aws.String(`"` + hex.EncodeToString(sum[:]) + `"`)
 			if err := be.DeleteObject(ctx, backingBucket, "k"); err != nil {
 				t.Fatal(err)
 			}
 			for i := 0; i < 2; i++ {
 				_, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gone"), Key: aws.String("k")})
-				if code := errorCode(err); code != "ServiceUnavailable" {
-					t.Fatalf("GET %d of a record without backing object: %v, want ServiceUnavailable", i+1, err)
+				if code := errorCode(err); code != "NoSuchKey" {
+					t.Fatalf("GET %d of a record without backing object: %v, want NoSuchKey", i+1, err)
 				}
+			}
+			_, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gone"), Key: aws.String("k"), IfNoneMatch: etag})
+			if code := errorCode(err); code != "NoSuchKey" {
+				t.Fatalf("GET If-None-Match of a record without backing object: %v, want NoSuchKey (not 304)", err)
+			}
+			_, err = s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gone"), Key: aws.String("k"), Range: aws.String("bytes=1-2")})
+			if code := errorCode(err); code != "NoSuchKey" {
+				t.Fatalf("ranged GET of a record without backing object: %v, want NoSuchKey", err)
+			}
+			_, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("gone"), Key: aws.String("k")})
+			if code := errorCode(err); code != "NotFound" {
+				t.Fatalf("HEAD of a record without backing object: %v, want NotFound (404)", err)
 			}
 			if _, err := be.HeadObject(ctx, backingBucket, "k"); !errors.Is(err, backend.ErrNotFound) {
 				t.Fatalf("backing object: %v, want still not found", err)
