@@ -162,5 +162,10 @@ func (m membership) Remove(ctx context.Context, nodeID string) error {
 			return fmt.Errorf("%w: node %s is alive; stop it or run `strata leave` on it first", admin.ErrMemberAlive, nodeID)
 		}
 	}
-	return m.s.node.RemoveServer(ctx, nodeID)
+	if err := m.s.node.RemoveServer(ctx, nodeID); err != nil {
+		return err
+	}
+	// A removed node stays out of `strata members` unless it comes back.
+	m.s.cnet.gossip.Forget(nodeID)
+	return nil
 }
