@@ -178,11 +178,21 @@ func (r *raceRig) commit(info backend.ObjectInfo, mod time.Time) {
 	}})
 }
 
+// readRequest is a GET or HEAD of b/k by the admin.
+func readRequest(method string) *request {
+	return &request{HTTP: httptest.NewRequest(method, "/b/k", nil), ID: "test", Bucket: "b", Key: "k",
+		Query: url.Values{}, Header: http.Header{}, Identity: Identity{AccessKey: "AKADMIN", Admin: true}}
+}
+
+// head is a HEAD of b/k through the gateway.
+func (r *raceRig) head() error {
+	_, err := r.g.readObject(context.Background(), readRequest(http.MethodHead), false)
+	return err
+}
+
 // get is a GET of b/k through the gateway: the body, or the error.
 func (r *raceRig) get() (string, error) {
-	req := &request{HTTP: httptest.NewRequest(http.MethodGet, "/b/k", nil), ID: "test", Bucket: "b", Key: "k",
-		Query: url.Values{}, Header: http.Header{}, Identity: Identity{AccessKey: "AKADMIN", Admin: true}}
-	resp, err := r.g.readObject(context.Background(), req, true)
+	resp, err := r.g.readObject(context.Background(), readRequest(http.MethodGet), true)
 	if err != nil {
 		return "", err
 	}
@@ -205,6 +215,8 @@ func TestDeleteInterleavedWithWrite(t *testing.T) {
 		// writeFirst: the write's backend step comes before the
 		// delete's (Bw Ad Bc Ac), else after it (Ad Bw Bc Ac).
 		writeFirst bool
+		// commitLast: the write commits after the delete did (Ad Bw Ac Bc).
+		commitLast bool
 		// want is the GET after both: the body, or "" for NoSuchKey.
 		want       string
 		wantRecord bool
@@ -213,6 +225,7 @@ func TestDeleteInterleavedWithWrite(t *testing.T) {
 		{name: "Ad Bw Bc Ac: the write survives", body: "new bytes", want: "new bytes", wantRecord: true},
 		{name: "Ad Bw Bc Ac with the same bytes: the write survives", body: "old bytes", want: "old bytes", wantRecord: true},
 		{name: "Bw Ad Bc Ac: the delete comes last", body: "new bytes", writeFirst: true, want: "", wantRecord: true},
+		{name: "Ad Bw Ac Bc: the write comes last", body: "new bytes", commitLast: true, want: "new bytes", wantRecord: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,11 +239,16 @@ func TestDeleteInterleavedWithWrite(t *testing.T) {
 			case tc.body != "" && tc.writeFirst:
 				r.backends.beforeGet = func() { info = r.writeBytes(tc.body) }
 				r.cl.beforeDelete = func() { r.commit(info, newer) }
+			case tc.body != "" && tc.commitLast:
+				r.cl.beforeDelete = func() { info = r.writeBytes(tc.body) }
 			case tc.body != "":
 				r.cl.beforeDelete = func() { r.commit(r.writeBytes(tc.body), newer) }
 			}
 			if err := r.g.removeObject(context.Background(), "b", "k"); err != nil {
 				t.Fatalf("removeObject: %v", err)
+			}
+			if tc.commitLast {
+				r.commit(info, newer)
 			}
 			if r.backends.beforeGet != nil || r.cl.beforeDelete != nil {
 				t.Fatal("a hook did not fire: the delete did not run the steps this test interleaves with")
@@ -241,6 +259,9 @@ func TestDeleteInterleavedWithWrite(t *testing.T) {
 				t.Errorf("GET after: %q, %v; want NoSuchKey", got, err)
 			case tc.want != "" && (err != nil || got != tc.want):
 				t.Errorf("GET after: %q, %v; want %q", got, err, tc.want)
+			}
+			if err := r.head(); (tc.want == "") != isNoSuchKey(err) || (tc.want != "" && err != nil) {
+				t.Errorf("HEAD after: %v; want the same outcome as GET", err)
 			}
 			rec, ok, err := r.state.Object("b", "k")
 			if err != nil || ok != tc.wantRecord {
