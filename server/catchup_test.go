@@ -181,4 +181,3 @@ func TestStoppedNodeCatchesUpFromLog(t *testing.T) {
 		t.Fatalf("restarted node lists %d objects, want 1000", got)
 	}
 }
-
