@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratagw/strata/admin"
 	"github.com/stratagw/strata/admin/admintest"
 	"github.com/stratagw/strata/admin/api"
+	"github.com/stratagw/strata/admin/client"
 	"github.com/stratagw/strata/cluster"
 	"github.com/stratagw/strata/cluster/gossip"
 )
@@ -161,6 +165,9 @@ func TestClusterCommandErrors(t *testing.T) {
 			[]string{"join", "10.0.0.9:9101"}, "join [10.0.0.9:9101]: " + errOtherCluster.Error()},
 		{"leave without leader", func(m *admintest.Membership) { m.LeaveErr = fmt.Errorf("transfer leadership: %w", cluster.ErrNoLeader) },
 			[]string{"leave"}, "leave: transfer leadership: no raft leader; retry later"},
+		{"multi-line error", func(m *admintest.Membership) {
+			m.JoinErr = errors.New("join 10.0.0.9:9101: 1 error occurred:\n\t* failed to join 10.0.0.9:9101: connection refused\n\n")
+		}, []string{"join", "10.0.0.9:9101"}, "join [10.0.0.9:9101]: join 10.0.0.9:9101: 1 error occurred: * failed to join 10.0.0.9:9101: connection refused"},
 		{"members failing", func(m *admintest.Membership) {
 			m.MembersErr = fmt.Errorf("raft configuration: %w", cluster.ErrShutdown)
 		},
@@ -203,23 +210,76 @@ func TestClusterCommandsNodeDown(t *testing.T) {
 	}
 }
 
-// devNode starts a real bootstrapped node in its own directory with the
-// given cluster key and returns its admin URL and gossip address.
-func devNode(t *testing.T, id, key string) (adminURL, gossipAddr string, env []string) {
+// clusterNode is a real `strata server` process of a cluster test.
+type clusterNode struct {
+	*process
+	adminURL string
+	env      []string // the CLI environment aimed at this node
+	client   *client.Client
+}
+
+// startClusterNode starts a real node in its own directory with the given
+// cluster key; extra are more server flags (--join).
+func startClusterNode(t *testing.T, id, key string, extra ...string) *clusterNode {
 	t.Helper()
-	dir := t.TempDir()
 	creds := []string{"STRATA_ADMIN_ACCESS_KEY=" + admintest.AccessKey, "STRATA_ADMIN_SECRET_KEY=" + admintest.SecretKey}
-	p := startServer(t, dir, cleanEnv(append(creds, "STRATA_CLUSTER_KEY="+key)...), "--node-id", id,
-		"--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	args := append([]string{"--node-id", id, "--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}, extra...)
+	p := startServer(t, t.TempDir(), cleanEnv(append(creds, "STRATA_CLUSTER_KEY="+key)...), args...)
 	out := p.banner(t, regexp.MustCompile(`^\s+admin endpoint:`))
-	adminURL = match(t, `admin endpoint:\s+(http://127\.0\.0\.1:\d+)`, out)[1]
-	env = cleanEnv(append(creds, "STRATA_ADMIN_URL="+adminURL)...)
-	r := strata(t, dir, env, "members", "--json")
+	adminURL := match(t, `admin endpoint:\s+(http://127\.0\.0\.1:\d+)`, out)[1]
+	c, err := client.New(adminURL, admintest.AccessKey, admintest.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clusterNode{process: p, adminURL: adminURL, env: cleanEnv(append(creds, "STRATA_ADMIN_URL="+adminURL)...), client: c}
+}
+
+// devNode starts a bootstrapped single node and returns it with its
+// gossip address.
+func devNode(t *testing.T, id, key string) (*clusterNode, string) {
+	t.Helper()
+	n := startClusterNode(t, id, key)
+	r := strata(t, t.TempDir(), n.env, "members", "--json")
 	var members []api.Member
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &members) != nil || len(members) != 1 || members[0].GossipAddr == "" {
 		t.Fatalf("%s: members --json: %+v", id, r)
 	}
-	return adminURL, members[0].GossipAddr, env
+	return n, members[0].GossipAddr
+}
+
+// waitMembers polls the node's member list until ok accepts it.
+func waitMembers(t *testing.T, n *clusterNode, what string, ok func(map[string]api.Member) bool) map[string]api.Member {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		list, err := n.client.Members(ctx)
+		cancel()
+		byID := map[string]api.Member{}
+		for _, m := range list {
+			byID[m.NodeID] = m
+		}
+		if err == nil && ok(byID) {
+			return byID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: members %+v, err %v", what, list, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// exited waits for the node's process to end and returns its exit error.
+func (n *clusterNode) exited(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-n.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("node did not exit\nstderr:\n%s", n.stderr.String())
+		return nil
+	}
 }
 
 // TestJoinRefused: a node is not merged into a cluster that is not its
@@ -228,9 +288,10 @@ func devNode(t *testing.T, id, key string) (adminURL, gossipAddr string, env []s
 func TestJoinRefused(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, 32))
-	_, gossip1, _ := devNode(t, "n1", key)
-	_, gossip2, _ := devNode(t, "n2", other)
-	_, _, env3 := devNode(t, "n3", key)
+	_, gossip1 := devNode(t, "n1", key)
+	_, gossip2 := devNode(t, "n2", other)
+	n3, _ := devNode(t, "n3", key)
+	env3 := n3.env
 
 	for _, tc := range []struct {
 		name, addr, want string
@@ -250,5 +311,74 @@ func TestJoinRefused(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &members) != nil || len(members) != 1 || members[0].NodeID != "n3" ||
 		members[0].RaftRole != api.RoleLeader {
 		t.Fatalf("n3 after refused joins: %+v", r)
+	}
+}
+
+// TestMembershipCommandsOnACluster drives join, members, remove and leave
+// against a real three-node cluster.
+func TestMembershipCommandsOnACluster(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	n1, gossip1 := devNode(t, "n1", key)
+	n2 := startClusterNode(t, "n2", key, "--join", gossip1)
+	n3 := startClusterNode(t, "n3", key, "--join", gossip1)
+	all := func(ms map[string]api.Member) bool {
+		for _, id := range []string{"n1", "n2", "n3"} {
+			if m := ms[id]; !m.Voter || m.Gossip != api.GossipAlive || !m.Reachable || m.RaftRole == api.RoleNone {
+				return false
+			}
+		}
+		return len(ms) == 3
+	}
+	waitMembers(t, n1, "three alive voters", all)
+	dir := t.TempDir()
+
+	// Any node lists the same three, one of them the leader.
+	r := strata(t, dir, n2.env, "members")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 4 || len(regexp.MustCompile(`(?m)^n\d\s+leader\s+yes\s+alive\s`).FindAllString(r.stdout, -1)) != 1 {
+		t.Fatalf("members on n2: %+v", r)
+	}
+	// Joining again is harmless and reports the cluster the node is in.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	view, err := n1.client.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = strata(t, dir, n2.env, "join", gossip1)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "node n2 joined cluster "+view.ClusterID+"\n") {
+		t.Fatalf("join again: %+v", r)
+	}
+
+	// A node that just died is still alive to gossip: remove refuses it.
+	_ = n3.cmd.Process.Kill()
+	_ = n3.exited(t)
+	r = strata(t, dir, n1.env, "remove", "n3")
+	if r.code != 1 || r.stderr != "strata: node n3 is alive; stop it or run `strata leave` on it first\n" {
+		t.Fatalf("remove n3 while gossip has it alive: %+v", r)
+	}
+	waitMembers(t, n1, "n3 dead", func(ms map[string]api.Member) bool { return ms["n3"].Gossip == api.GossipDead })
+	r = strata(t, dir, n1.env, "remove", "n3")
+	if r.code != 0 || r.stdout != "node n3 removed\n" {
+		t.Fatalf("remove n3: %+v", r)
+	}
+	waitMembers(t, n1, "n3 out of raft", func(ms map[string]api.Member) bool {
+		m, ok := ms["n3"] // gossip may have forgotten it already
+		return !ok || (!m.Voter && m.RaftRole == api.RoleNone)
+	})
+
+	// n2 leaves gracefully: the answer comes back, then the process exits.
+	r = strata(t, dir, n2.env, "leave")
+	if r.code != 0 || r.stdout != "node n2 left the cluster\n" {
+		t.Fatalf("leave n2: %+v", r)
+	}
+	if err := n2.exited(t); err != nil {
+		t.Fatalf("n2 after leave: %v\nstderr:\n%s", err, n2.stderr.String())
+	}
+	ms := waitMembers(t, n1, "n2 gone", func(ms map[string]api.Member) bool {
+		m, ok := ms["n2"]
+		return !ok || (!m.Voter && m.RaftRole == api.RoleNone && m.Gossip == api.GossipLeft)
+	})
+	if m := ms["n1"]; m.RaftRole != api.RoleLeader || !m.Voter {
+		t.Fatalf("n1 after the others went: %+v", m)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -82,9 +83,21 @@ func describe(err error) string {
 	}
 	var ae *client.APIError
 	if errors.As(err, &ae) {
-		return ae.Message
+		return oneLine(ae.Message)
 	}
-	return err.Error()
+	return oneLine(err.Error())
+}
+
+// oneLine joins the lines of a multi-line message (hashicorp's multierror
+// lists its errors on lines of their own), so every failure is one line.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 type versionCmd struct{}
