@@ -80,7 +80,7 @@ func (g *Gateway) uploadPartCopy(ctx context.Context, req *request) (*response, 
 		part.BackendETag, part.ETag, err = g.copyPartStream(ctx, be, u, n, r, rng, size)
 	}
 	if err != nil {
-		return nil, err
+		return nil, g.copySourceErr(ctx, src, err)
 	}
 	part.ModTime = g.cfg.Now().UTC()
 	if _, err := g.apply(ctx, fsm.CmdPutPart, fsm.PutPart{Part: part}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -99,7 +100,7 @@ func (g *Gateway) copyObject(ctx context.Context, req *request) (*response, erro
 	}
 	obj, be, err := g.copyBytes(ctx, src, dst, req.Key, meta)
 	if err != nil {
-		return nil, err
+		return nil, g.copySourceErr(ctx, src, err)
 	}
 	obj.Owner = req.Identity.AccessKey
 	obj.ModTime = g.cfg.Now().UTC()
@@ -107,6 +108,21 @@ func (g *Gateway) copyObject(ctx context.Context, req *request) (*response, erro
 		return nil, err
 	}
 	return xmlResponse(copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(obj.ModTime), ETag: quoteETag(obj.ETag)}), nil
+}
+
+// copySourceErr maps a failed copy from src: when the source's bytes are
+// gone (a delete removes them before the record), the source reads as
+// deleted, NoSuchKey, as it does for GET.
+func (g *Gateway) copySourceErr(ctx context.Context, src fsm.Object, err error) error {
+	if !errors.Is(err, backend.ErrNotFound) {
+		return err
+	}
+	serr := g.statReplica(ctx, src)
+	if errors.Is(serr, errReplicaChanged) && errors.Is(serr, backend.ErrNotFound) {
+		g.log.Warn("copy source without backing object read as deleted", "bucket", src.Bucket, "key", src.Key, "err", err)
+		return noSuchKey(src.Key)
+	}
+	return err
 }
 
 // metadataDirective reads x-amz-metadata-directive: COPY (default) or

@@ -123,3 +123,35 @@ func TestDeleteObjectsRemovesBytes(t *testing.T) {
 		t.Errorf("backing object of a missing key: %v, want not found", err)
 	}
 }
+
+// TestCopyFromMissingBackingObject: a copy source whose bytes a delete
+// removed (its record still there) reads as deleted for CopyObject and
+// UploadPartCopy too: NoSuchKey, on the backend-side copy and on the
+// streamed copy to another backend alike.
+func TestCopyFromMissingBackingObject(t *testing.T) {
+	for _, bc := range backendCases {
+		t.Run(bc.name, func(t *testing.T) {
+			s := newStack(t, stackOptions{})
+			s.createBucket("src", bc.setup(s))
+			s.createBucket("local-dst", "")
+			s.put("src", "k", []byte("bytes"))
+			be, backingBucket := s.backing("src")
+			if err := be.DeleteObject(context.Background(), backingBucket, "k"); err != nil {
+				t.Fatal(err)
+			}
+			for _, dst := range []string{"src", "local-dst"} {
+				_, err := s.client.CopyObject(context.Background(), &s3.CopyObjectInput{Bucket: aws.String(dst), Key: aws.String("copy"), CopySource: aws.String("src/k")})
+				if code := errorCode(err); code != "NoSuchKey" {
+					t.Errorf("CopyObject to %s from a source without bytes: %v, want NoSuchKey", dst, err)
+				}
+				if _, ok, _ := s.srv.State().Object(dst, "copy"); ok {
+					t.Errorf("CopyObject to %s committed a record", dst)
+				}
+				id := s.createUpload(dst, "mp")
+				if _, err := s.copyPart(dst, "mp", id, 1, "src/k", ""); errorCode(err) != "NoSuchKey" {
+					t.Errorf("UploadPartCopy to %s from a source without bytes: %v, want NoSuchKey", dst, err)
+				}
+			}
+		})
+	}
+}
