@@ -13,6 +13,10 @@ import (
 // retry, even for a write.
 var ErrNotSent = errors.New("request not delivered")
 
+// ErrLastVoter: the only voter cannot leave; nobody would be left to hold
+// the state.
+var ErrLastVoter = errors.New("this node is the only voter")
+
 // ServerInfo is one entry of the raft configuration.
 type ServerInfo struct {
 	ID      string `json:"id"`
@@ -114,7 +118,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		return nil // already removed
 	}
 	if votersExcept(servers, n.cfg.NodeID) == 0 {
-		return errors.New("cluster: this node is the only voter; it cannot leave (stop it instead, or add another node first)")
+		return fmt.Errorf("cluster: %w; it cannot leave (stop it instead, or add another node first)", ErrLastVoter)
 	}
 	if n.raft.State() == raft.Leader {
 		if err := n.await(ctx, n.raft.LeadershipTransfer()); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -134,6 +135,9 @@ func (m membership) Join(ctx context.Context, addrs []string) error {
 // HTTP shutdown waits for it).
 func (m membership) Leave(ctx context.Context) error {
 	if err := m.s.node.Leave(ctx); err != nil {
+		if errors.Is(err, cluster.ErrLastVoter) {
+			return fmt.Errorf("%w: %w", admin.ErrRefused, err)
+		}
 		return err
 	}
 	if err := m.s.cnet.gossip.Leave(gossipLeaveTimeout); err != nil {
