@@ -590,7 +590,7 @@ func TestConcurrentApplies(t *testing.T) {
 	}
 }
 
-func TestServeAfterCloseAndUnknownAnswers(t *testing.T) {
+func TestNonStrataAnswer(t *testing.T) {
 	// Something that is not a strata node answers with plain text.
 	addr := rawServer(t, func(conn net.Conn) {
 		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
