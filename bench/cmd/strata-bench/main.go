@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +30,29 @@ type options struct {
 	skipLarge bool
 	skipList  bool
 	keepDir   bool
+	only      map[string]bool // scenarios to run; empty: all
+	cluster   clusterOptions
+}
+
+// scenarios are the names -only accepts.
+var scenarios = []string{"rss", "large", "small", "list", "cluster"}
+
+// want reports whether scenario name runs.
+func (o options) want(name string) bool { return len(o.only) == 0 || o.only[name] }
+
+func parseOnly(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(scenarios, f) {
+			return nil, fmt.Errorf("-only: unknown scenario %q (have %s)", f, strings.Join(scenarios, ", "))
+		}
+		out[f] = true
+	}
+	return out, nil
 }
 
 // result is one scenario's figures.
@@ -40,6 +64,8 @@ type result struct {
 	Ratio  float64 `json:"ratio,omitempty"`
 	Target string  `json:"target"`
 	Note   string  `json:"note,omitempty"`
+	// Samples are the individual measurements behind a summary figure.
+	Samples []float64 `json:"samples,omitempty"`
 }
 
 type report struct {
@@ -47,6 +73,8 @@ type report struct {
 	Machine string   `json:"machine"`
 	Commit  string   `json:"commit"`
 	Results []result `json:"results"`
+	// Notes describe the setup and what limited the figures.
+	Notes []string `json:"notes,omitempty"`
 }
 
 func main() {
@@ -58,8 +86,25 @@ func main() {
 	flag.BoolVar(&o.skipLarge, "skip-large", false, "skip the 5 GiB RSS scenarios")
 	flag.BoolVar(&o.skipList, "skip-list", false, "skip the listing scenario")
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp directory")
+	only := flag.String("only", "", "comma-separated scenarios to run ("+strings.Join(scenarios, ", ")+"); default all")
+	flag.IntVar(&o.cluster.rounds, "cluster-rounds", 3, "alternating rounds of direct, single-node and cluster 4 KiB PUTs")
+	flag.IntVar(&o.cluster.trials, "failover-trials", 10, "leader kills per raft timeout setting")
+	flag.StringVar(&o.cluster.tuned, "failover-tuned", "auto", "also fail over with tuned raft timeouts: auto (when the default max > 3 s), always or never")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	var err error
+	if o.only, err = parseOnly(*only); err != nil {
+		log.Fatalf("strata-bench: %v", err)
+	}
+	switch o.cluster.tuned {
+	case "auto", "always", "never":
+	default:
+		log.Fatalf("strata-bench: -failover-tuned %q: want auto, always or never", o.cluster.tuned)
+	}
+	if o.cluster.rounds < 1 || o.cluster.trials < 1 {
+		log.Fatalf("strata-bench: -cluster-rounds and -failover-trials must be at least 1")
+	}
+	o.cluster.smallDur = o.smallDur
 	if err := run(context.Background(), o); err != nil {
 		log.Fatalf("strata-bench: %v", err)
 	}
@@ -77,13 +122,17 @@ func run(ctx context.Context, o options) error {
 		if r.Direct > 0 {
 			r.Ratio = r.Strata / r.Direct
 		}
-		log.Printf("%-40s direct %10.1f  strata %10.1f %-6s ratio %.2f (%s)", r.Name, r.Direct, r.Strata, r.Unit, r.Ratio, r.Target)
+		if r.Direct > 0 {
+			log.Printf("%-40s direct %10.1f  strata %10.1f %-6s ratio %.2f (%s)", r.Name, r.Direct, r.Strata, r.Unit, r.Ratio, r.Target)
+		} else {
+			log.Printf("%-40s strata %10.3f %-6s (%s)", r.Name, r.Strata, r.Unit, r.Target)
+		}
 		rep.Results = append(rep.Results, r)
 	}
 
 	// Memory first, while the process is fresh: "above idle" then
 	// includes everything the uploads make the process allocate.
-	if !o.skipLarge {
+	if !o.skipLarge && o.want("rss") {
 		rs, err := benchRSS(ctx, env, o.large)
 		if err != nil {
 			return err
@@ -93,25 +142,41 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	put, get, err := benchLargeThroughput(ctx, env, 64<<20, 8)
-	if err != nil {
-		return err
+	if o.want("large") {
+		put, get, err := benchLargeThroughput(ctx, env, 64<<20, 8)
+		if err != nil {
+			return err
+		}
+		add(put)
+		add(get)
 	}
-	add(put)
-	add(get)
 
-	small, err := benchSmallPuts(ctx, env, 4<<10, 32, o.smallDur)
-	if err != nil {
-		return err
+	if o.want("small") {
+		small, err := benchSmallPuts(ctx, env, 4<<10, 32, o.smallDur)
+		if err != nil {
+			return err
+		}
+		add(small)
 	}
-	add(small)
 
-	if !o.skipList {
+	if !o.skipList && o.want("list") {
 		lst, err := benchListing(ctx, env, o.listKeys)
 		if err != nil {
 			return err
 		}
 		add(lst)
+	}
+
+	if o.want("cluster") {
+		rs, notes, err := benchClusterAll(ctx, env, o.cluster)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			add(r)
+		}
+		rep.Notes = append(rep.Notes, clusterSetupNote(o.cluster))
+		rep.Notes = append(rep.Notes, notes...)
 	}
 	return writeReport(o.out, rep)
 }
@@ -153,6 +218,12 @@ func writeReport(dir string, rep report) error {
 		}
 	}
 	md.WriteString("\n")
+	if len(rep.Notes) > 0 {
+		md.WriteString("\n## Notes\n\n")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(&md, "- %s\n", n)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, stamp+".md"), []byte(md.String()), 0o644); err != nil {
 		return err
 	}

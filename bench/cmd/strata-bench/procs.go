@@ -23,6 +23,22 @@ type proc struct {
 	log  *os.File
 }
 
+// kill ends the process with SIGKILL (no chance to clean up, as in a
+// crash) and reaps it.
+func (p *proc) kill() {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	if p.log != nil {
+		p.log.Close()
+	}
+}
+
+// pid is the process id.
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
 func (p *proc) stop() {
 	if p == nil || p.cmd == nil || p.cmd.Process == nil {
 		return
@@ -42,7 +58,8 @@ func (p *proc) stop() {
 }
 
 func startProc(name, dir string, env []string, bin string, args ...string) (*proc, error) {
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	// Append: a restarted process keeps the log of its earlier runs.
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +75,12 @@ func startProc(name, dir string, env []string, bin string, args ...string) (*pro
 	return &proc{name: name, cmd: cmd, log: logf}, nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr() (string, error) { return freeAddrOn("127.0.0.1") }
+
+// freeAddrOn finds a free TCP port on ip (the port is released again, so
+// another process could take it before it is used: fine on a bench host).
+func freeAddrOn(ip string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return "", err
 	}
