@@ -79,10 +79,10 @@ cluster-up: docker-images
 cluster-down:
 	./deploy/cluster.sh down
 
-## test-docker: the compose cluster and chaos tests, one package at a time (two clusters
+## test-docker: the deploy files, the compose cluster and chaos tests, one package at a time (two clusters
 ## at once overload two cores); they fail, not skip, without docker
 test-docker: docker-images
-	STRATA_REQUIRE_DOCKER=1 STRATA_SKIP_IMAGES=1 $(GO) test -p 1 -count=1 -timeout 20m ./e2e/compose/... ./e2e/chaos/...
+	STRATA_REQUIRE_DOCKER=1 STRATA_SKIP_IMAGES=1 $(GO) test -p 1 -count=1 -timeout 20m ./deploy/... ./e2e/compose/... ./e2e/chaos/...
 
 ## test-fuzz: every fuzz target for $(FUZZTIME) (make fuzz: $(LONG_FUZZTIME) each)
 test-fuzz:
