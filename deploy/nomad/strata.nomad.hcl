@@ -165,7 +165,11 @@ job "strata" {
       }
 
       # Node settings. Allocation 0 bootstraps a new cluster (a no-op once
-      # its data volume holds raft state); every node joins the gossip
+      # its data volume holds raft state). If allocation 0 is ever placed on
+      # a client without its old volume while the others run, it forms a
+      # second cluster that the members refuse to merge with (it stops and
+      # says so): stop it, clear that volume and run it once with bootstrap
+      # removed, or `strata join` it. Every node joins the gossip
       # addresses of the other registered strata nodes. The join list only
       # matters at first start (later a node rejoins its last known peers),
       # so a change does not restart anything: the file is rewritten and used
