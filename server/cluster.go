@@ -67,29 +67,13 @@ func (s *Server) listenCluster() (net.Listener, error) {
 // removals and status queries.
 func (s *Server) serveRPC() {
 	s.cnet.rpcSrv = rpc.NewServer(rpcService{s}, s.log)
-	ln := opaqueListener{s.cnet.mux.Listener(clusternet.ProtoRPC)}
+	ln := s.cnet.mux.Listener(clusternet.ProtoRPC)
 	go func() {
 		if err := s.cnet.rpcSrv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Error("cluster rpc server stopped", "err", err)
 		}
 	}()
 }
-
-// opaqueListener hides the *tls.Conn type of the mux's connections from
-// net/http: a server that sees a TLS connection whose ALPN protocol is not
-// HTTP (ours is clusternet.ProtoRPC) and has no TLSNextProto handler for it
-// closes the connection instead of serving HTTP/1.1 on it.
-type opaqueListener struct{ net.Listener }
-
-func (l opaqueListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return opaqueConn{c}, nil
-}
-
-type opaqueConn struct{ net.Conn }
 
 // rpcService is what the cluster RPC serves: the raft node's leader-only
 // operations plus this node's status with its public addresses.
