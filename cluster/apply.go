@@ -88,8 +88,12 @@ func (n *Node) mapErr(err error) error {
 		return err
 	case errors.Is(err, raft.ErrRaftShutdown), n.isClosed():
 		return fmt.Errorf("%w: %v", ErrShutdown, err)
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// The entry was submitted before leadership was lost; the next
+		// leader may still commit it. Ambiguous, so never ErrNotLeader
+		// (which tells forwarders it is safe to resubmit).
+		return fmt.Errorf("%w: leadership lost while the command was in flight; it may or may not be applied: %v", ErrTimeout, err)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return fmt.Errorf("%w: %v", n.notLeaderError(), err)
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %v", ErrTimeout, err)

@@ -14,7 +14,6 @@ import (
 	"github.com/stratagw/strata/cluster/clusternet"
 	"github.com/stratagw/strata/cluster/gossip"
 	"github.com/stratagw/strata/cluster/rpc"
-	"github.com/stratagw/strata/fsm"
 )
 
 // PeersFileName keeps the gossip addresses of the last known members, so a
@@ -66,7 +65,7 @@ func (s *Server) listenCluster() (net.Listener, error) {
 // serveRPC answers other nodes' forwarded writes, read-index requests,
 // removals and status queries.
 func (s *Server) serveRPC() {
-	s.cnet.rpcSrv = rpc.NewServer(rpcService{s}, s.log)
+	s.cnet.rpcSrv = rpc.NewServer(rpc.NodeService{Node: s.node, Describe: s.status}, s.log)
 	ln := s.cnet.mux.Listener(clusternet.ProtoRPC)
 	go func() {
 		if err := s.cnet.rpcSrv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -74,19 +73,6 @@ func (s *Server) serveRPC() {
 		}
 	}()
 }
-
-// rpcService is what the cluster RPC serves: the raft node's leader-only
-// operations plus this node's status with its public addresses.
-type rpcService struct{ s *Server }
-
-func (r rpcService) ApplyLocal(ctx context.Context, cmd []byte) (fsm.Result, error) {
-	return r.s.node.ApplyLocal(ctx, cmd)
-}
-func (r rpcService) ReadIndex(ctx context.Context) (uint64, error) { return r.s.node.ReadIndex(ctx) }
-func (r rpcService) RemoveServer(ctx context.Context, id string) error {
-	return r.s.node.RemoveServerLocal(ctx, id)
-}
-func (r rpcService) Status(context.Context) (cluster.NodeStatus, error) { return r.s.status(), nil }
 
 // status is this node's NodeStatus with its advertised addresses.
 func (s *Server) status() cluster.NodeStatus {
