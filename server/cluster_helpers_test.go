@@ -116,7 +116,7 @@ func newNode(t *testing.T, cfg Config) *tnode {
 	n := &tnode{t: t, cfg: cfg, log: &logBuffer{}}
 	var w io.Writer = n.log
 	if os.Getenv("STRATA_TEST_LOG") != "" {
-		w = os.Stderr
+		w = io.MultiWriter(n.log, os.Stderr)
 	}
 	n.cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test_node", cfg.NodeID)
 	t.Cleanup(func() {
