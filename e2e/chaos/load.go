@@ -37,6 +37,10 @@ type LoadConfig struct {
 	// Pause between two operations of one client; 0 = 10ms. It keeps the
 	// history small enough to check while still overlapping operations.
 	Pause time.Duration
+	// Sticky keeps each client on its node even when the node refuses
+	// connections (a partition test wants the cut-off node's clients to
+	// keep asking it).
+	Sticky bool
 }
 
 func (c LoadConfig) withDefaults() LoadConfig {
@@ -73,7 +77,7 @@ type stats struct {
 // i mod len(Endpoints). Each runs a random mix of PUT (unique values),
 // GET and DELETE over the key space, one operation at a time, recording
 // every operation in h, until Stop. A client whose node refuses
-// connections moves to the next endpoint.
+// connections moves to the next endpoint, unless cfg.Sticky.
 func StartLoad(ctx context.Context, cfg LoadConfig, h *History) (*Load, error) {
 	cfg = cfg.withDefaults()
 	if len(cfg.Endpoints) == 0 {
@@ -163,7 +167,7 @@ func (c *client) run(ctx context.Context, stop <-chan struct{}, st *stats) {
 		case Failed:
 			st.failed.Add(1)
 		}
-		if op.Outcome != OK && refused(op.Err) {
+		if op.Outcome != OK && !c.cfg.Sticky && refused(op.Err) {
 			c.at = (c.at + 1) % len(c.s3)
 		}
 		pause := c.cfg.Pause
@@ -245,10 +249,12 @@ func notSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// refused reports whether an error message says the node refused or could
-// not be reached, so the client should try another node.
+// refused reports whether an error message says nothing listens at the
+// node's address (process or container down), so the client should try
+// another node. Timeouts and resets are not: a partitioned node is still
+// there, and its clients must keep asking it.
 func refused(msg string) bool {
-	for _, s := range []string{"connection refused", "no route to host", "dial tcp", "connection reset"} {
+	for _, s := range []string{"connection refused", "no route to host"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

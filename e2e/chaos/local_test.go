@@ -87,7 +87,7 @@ func startLocalNode(t *testing.T) string {
 	s3Addr, adminAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(strataBinary(t), "server",
 		"--data-dir", filepath.Join(dir, "strata-data"),
-		"--s3-addr", s3Addr, "--admin-addr", adminAddr, "--raft-addr", freeAddr(t),
+		"--s3-addr", s3Addr, "--admin-addr", adminAddr, "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t),
 		"--bootstrap")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
