@@ -31,8 +31,6 @@ TOOLS_CACHE=${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata/tools}
 VERSITYGW=${VERSITYGW:-${STRATA_VERSITYGW:-$TOOLS_CACHE/versitygw-v1.8.0/versitygw}}
 STRATA_IMAGE=${STRATA_IMAGE:-strata:dev}
 STRATA_VERSITYGW_IMAGE=${STRATA_VERSITYGW_IMAGE:-strata-versitygw:dev}
-# The runtime user of both images (distroless "nonroot").
-RUNTIME_UID=65532
 BACKEND_NAME=s3
 BACKEND_ENDPOINT=http://s3:7070
 

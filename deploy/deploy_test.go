@@ -10,6 +10,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"maps"
 	"os"
 	"os/exec"
@@ -27,6 +28,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stratagw/strata/config"
+	"github.com/stratagw/strata/iam"
+	"github.com/stratagw/strata/internal/sealbox"
 )
 
 // ---- Nomad ----
@@ -511,6 +514,55 @@ func TestComposeConfig(t *testing.T) {
 				t.Fatalf("docker-compose config: err %v, want an error naming %s\n%s", err, tc.wantErr, out)
 			}
 		})
+	}
+}
+
+// TestClusterScriptEnv runs `cluster.sh env`: it writes a private env file
+// whose cluster key strata accepts and whose credentials are valid, and a
+// second run leaves it alone (the credential must not change under a
+// running cluster).
+func TestClusterScriptEnv(t *testing.T) {
+	envFile := filepath.Join(t.TempDir(), "cluster.env")
+	runEnv := func() {
+		t.Helper()
+		cmd := exec.Command("./cluster.sh", "env")
+		cmd.Env = append(os.Environ(), "STRATA_ENV_FILE="+envFile)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cluster.sh env: %v\n%s", err, out)
+		}
+	}
+	runEnv()
+	first, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(envFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("env file mode: %v %v", st.Mode(), err)
+	}
+	vals := map[string]string{}
+	for _, line := range strings.Split(string(first), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			vals[k] = v
+		}
+	}
+	if _, err := sealbox.ParseKey(vals["STRATA_CLUSTER_KEY"]); err != nil {
+		t.Errorf("generated cluster key %q refused: %v", vals["STRATA_CLUSTER_KEY"], err)
+	}
+	for _, pair := range [][2]string{{"STRATA_ADMIN_ACCESS_KEY", "STRATA_ADMIN_SECRET_KEY"}, {"S3_ACCESS_KEY", "S3_SECRET_KEY"}} {
+		if err := iam.ValidateKeyPair(vals[pair[0]], vals[pair[1]]); err != nil {
+			t.Errorf("%s/%s: %v", pair[0], pair[1], err)
+		}
+	}
+	runEnv()
+	if again, err := os.ReadFile(envFile); err != nil || !bytes.Equal(again, first) {
+		t.Errorf("second run changed the env file (%v)", err)
+	}
+
+	cmd := exec.Command("./cluster.sh", "bogus")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "cluster.sh up") {
+		t.Errorf("unknown command: %v\n%s", err, out)
 	}
 }
 
