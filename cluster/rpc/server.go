@@ -57,6 +57,8 @@ type Server struct {
 	svc  Service
 	log  *slog.Logger
 	http *http.Server
+	// fsCheck answers fs checks (nil: refused); see HandleFSCheck.
+	fsCheck FSChecker
 }
 
 // NewServer returns a server answering with svc.
@@ -142,6 +144,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		h = s.removeServer
 	case pathStatus:
 		h = s.status
+	case pathFSCheck:
+		h = s.answerFSCheck
 	default:
 		s.writeError(w, r, http.StatusNotFound, KindBadRequest, fmt.Sprintf("no endpoint %s", r.URL.Path))
 		return
