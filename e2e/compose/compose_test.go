@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +58,7 @@ func requireDocker(t *testing.T) {
 type cluster struct {
 	t       *testing.T
 	script  string
+	base    []string // environment without the ports
 	env     []string
 	envFile string
 	s3Ports [3]int
@@ -82,8 +84,16 @@ func newCluster(t *testing.T) *cluster {
 	// Project names stay lower-case alphanumeric: compose v1 strips
 	// anything else when it names networks and volumes.
 	project := "stratacompose" + hex.EncodeToString(suffix)
-	c.env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "STRATA_ENV_FILE="+c.envFile, "STRATA_UP_TIMEOUT=240")
-	ports := freePorts(t, 8)
+	c.base = append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "STRATA_ENV_FILE="+c.envFile, "STRATA_UP_TIMEOUT=240")
+	c.pickPorts()
+	return c
+}
+
+// pickPorts chooses free host ports for the four nodes.
+func (c *cluster) pickPorts() {
+	c.t.Helper()
+	ports := freePorts(c.t, 8)
+	c.env = slices.Clone(c.base)
 	for n := 1; n <= 4; n++ {
 		s3Port, adminPort := ports[2*(n-1)], ports[2*(n-1)+1]
 		c.env = append(c.env,
@@ -93,7 +103,6 @@ func newCluster(t *testing.T) *cluster {
 			c.s3Ports[n-1] = s3Port
 		}
 	}
-	return c
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
@@ -150,11 +159,22 @@ func (c *cluster) up() string {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	out, err := c.run(ctx, "up")
-	if err != nil {
-		c.t.Fatalf("%v\n%s", err, out)
+	// A port found free can be taken by another test before docker binds
+	// it: start over on other ports then.
+	for attempt := 1; ; attempt++ {
+		out, err := c.run(ctx, "up")
+		if err == nil {
+			return out
+		}
+		if attempt == 3 || !strings.Contains(out, "address already in use") {
+			c.t.Fatalf("%v\n%s", err, out)
+		}
+		c.t.Logf("a host port was taken meanwhile; retrying on others:\n%s", out)
+		if out, err := c.run(ctx, "down"); err != nil {
+			c.t.Fatalf("%v\n%s", err, out)
+		}
+		c.pickPorts()
 	}
-	return out
 }
 
 // setting reads NAME=value from the env file cluster.sh generated.
