@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,8 +19,10 @@ import (
 )
 
 // AddBackend validates req, opens the backend and checks it is reachable
-// with the given credentials, and only then commits it together with one
-// virtual region per backing region. Nothing is committed on any failure.
+// with the given credentials (and, for an fs backend in a cluster, that
+// every node sees its directory), and only then commits it together with
+// one virtual region per backing region. Nothing is committed on any
+// failure.
 func (s *Service) AddBackend(ctx context.Context, req api.AddBackend) (api.Backend, error) {
 	cfg, err := validateAddBackend(req)
 	if err != nil {
@@ -32,6 +35,9 @@ func (s *Service) AddBackend(ctx context.Context, req api.AddBackend) (api.Backe
 	}
 	backingRegions, err := s.probe(ctx, req.Name, cfg)
 	if err != nil {
+		return api.Backend{}, err
+	}
+	if err := s.checkShared(ctx, cfg); err != nil {
 		return api.Backend{}, err
 	}
 	rec, regions, err := s.newBackendRecord(req, backingRegions)
@@ -113,6 +119,57 @@ func (s *Service) probe(ctx context.Context, name string, cfg backend.Config) ([
 		return nil, errf(http.StatusBadGateway, api.CodeBackendUnreachable, "backend %q reports no region", name)
 	}
 	return regions, nil
+}
+
+// SharedPathChecker verifies that every other node of the cluster sees the
+// directory at path (an fs backend's root) as this node does. It returns
+// nil when they all do, or when the cluster has one node; a
+// *NotSharedError when some node answered that it cannot see it or could
+// not be asked; any other error when the check could not run.
+type SharedPathChecker func(ctx context.Context, path string) error
+
+// NotSharedError is a SharedPathChecker's refusal: the nodes that do not
+// see the directory, each with the reason.
+type NotSharedError struct {
+	// Path is the fs backend path checked.
+	Path string
+	// Problems says, per node, what went wrong ("node n2 cannot read the
+	// marker (…)").
+	Problems []string
+}
+
+// Error implements error.
+func (e *NotSharedError) Error() string {
+	return fmt.Sprintf("fs backend path %s is not shared: %s: mount the same directory on every node",
+		e.Path, strings.Join(e.Problems, "; "))
+}
+
+// checkShared makes sure an fs backend's directory is the same on every
+// node: each node reads and writes objects there itself, so a directory
+// that is local to one node would lose objects for the others.
+func (s *Service) checkShared(ctx context.Context, cfg backend.Config) error {
+	if cfg.Type != "fs" || s.d.CheckSharedPath == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.d.CheckTimeout)
+	defer cancel()
+	return sharedPathError(cfg.Path, s.d.CheckSharedPath(ctx, cfg.Path))
+}
+
+// sharedPathError maps a SharedPathChecker's error to the admin answer.
+func sharedPathError(path string, err error) error {
+	var ns *NotSharedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ns):
+		return errf(http.StatusConflict, api.CodeConflict, "%s", ns.Error())
+	case notReady(err):
+		return errf(http.StatusServiceUnavailable, api.CodeNotReady,
+			"cannot check that fs backend path %s is shared by every node: %v; retry later", path, err)
+	}
+	return errf(http.StatusBadGateway, api.CodeBackendUnreachable,
+		"cannot check that fs backend path %s is shared by every node: %v", path, err)
 }
 
 // newBackendRecord builds the backend record (new id, sealed secret) and a

@@ -45,6 +45,10 @@ type ServiceDeps struct {
 	// CheckTimeout bounds the reachability check of a new backend
 	// (0: 15 seconds).
 	CheckTimeout time.Duration
+	// CheckSharedPath verifies, before an fs backend is added, that every
+	// node of the cluster sees its directory (nil: no check, the node
+	// runs without clustering).
+	CheckSharedPath SharedPathChecker
 	// Membership joins, leaves and lists the cluster (nil: the node runs
 	// without clustering and the /v1/cluster/ membership endpoints answer
 	// 501 NotImplemented).
