@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -211,20 +210,35 @@ func TestLeaderLossAndRestart(t *testing.T) {
 	}
 }
 
-// writeLog records which writes a load generator got acknowledged.
+// writeLog records which writes the load generators got acknowledged.
 type writeLog struct {
 	mu     sync.Mutex
 	acked  map[string][]byte
 	failed int
 }
 
+func (wl *writeLog) record(key string, val []byte, err error) {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	if err == nil {
+		wl.acked[key] = val
+	} else {
+		wl.failed++
+	}
+}
+
+// counts returns how many writes were acknowledged and failed so far.
+func (wl *writeLog) counts() (acked, failed int) {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	return len(wl.acked), wl.failed
+}
+
 // load writes unique keys (prefix + counter) to the running nodes of c,
-// round robin, until stop is closed. Every write has its own key, so an acknowledged one
-// must be readable with exactly its value at the end whatever else
-// happened; a failed one may or may not be there.
-func load(ctx context.Context, c *tcluster, bucket, prefix string, stop <-chan struct{}, done chan<- *writeLog) {
-	wl := &writeLog{acked: map[string][]byte{}}
-	defer func() { done <- wl }()
+// round robin, until stop is closed. Every write has its own key, so an
+// acknowledged one must be readable with exactly its value at the end
+// whatever else happened; a failed one may or may not be there.
+func load(ctx context.Context, c *tcluster, bucket, prefix string, wl *writeLog, stop <-chan struct{}) {
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
@@ -240,60 +254,57 @@ func load(ctx context.Context, c *tcluster, bucket, prefix string, stop <-chan s
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := putObject(wctx, n, bucket, key, val)
 		cancel()
-		wl.mu.Lock()
-		if err == nil {
-			wl.acked[key] = val
-		} else {
-			wl.failed++
-		}
-		wl.mu.Unlock()
+		wl.record(key, val, err)
 	}
 }
 
 // TestRollingRestartKeepsAcknowledgedWrites restarts every node in turn
-// under a light write load: no acknowledged write is lost, and every node
-// reads every one of them back at the end.
+// under a light write load: writes are acknowledged while each node is
+// down, none acknowledged is lost, and every node reads every one of them
+// back at the end.
 func TestRollingRestartKeepsAcknowledgedWrites(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	createBucket(t, c.nodes[0], "rolling")
 	ctx := ctxFor(t, 2*time.Minute)
 	const writers = 4
-	stop, done := make(chan struct{}), make(chan *writeLog, writers)
+	wl := &writeLog{acked: map[string][]byte{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
-		go load(ctx, c, "rolling", fmt.Sprintf("w%d", w), stop, done)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			load(ctx, c, "rolling", fmt.Sprintf("w%d", w), wl, stop)
+		}()
 	}
-	stopped := false
-	collect := func() *writeLog {
+	stopLoad := sync.OnceFunc(func() {
 		close(stop)
-		stopped = true
-		all := &writeLog{acked: map[string][]byte{}}
-		for w := 0; w < writers; w++ {
-			wl := <-done
-			maps.Copy(all.acked, wl.acked)
-			all.failed += wl.failed
-		}
-		return all
+		wg.Wait()
+	})
+	defer stopLoad()
+	// waitAcks waits until the load got more writes acknowledged.
+	waitAcks := func(what string, more int) {
+		before, _ := wl.counts()
+		eventually(t, waitTimeout, what, func() error {
+			if now, failed := wl.counts(); now < before+more {
+				return fmt.Errorf("%d new writes acknowledged (%d failed in all), want %d", now-before, failed, more)
+			}
+			return nil
+		})
 	}
-	defer func() {
-		if !stopped {
-			collect()
-		}
-	}()
-	time.Sleep(300 * time.Millisecond)
+	waitAcks("writes before the restarts", 10)
 	for _, n := range c.nodes {
 		wasLeader := n.node().IsLeader()
 		n.stop()
-		time.Sleep(300 * time.Millisecond) // writes go on without it
+		waitAcks("writes while "+n.id()+" is down", 10)
 		n.start()
 		c.waitConverged(c.nodes...)
 		t.Logf("restarted %s (leader: %v)", n.id(), wasLeader)
 	}
-	time.Sleep(300 * time.Millisecond)
-	wl := collect()
-	t.Logf("%d writes acknowledged, %d failed", len(wl.acked), wl.failed)
-	if len(wl.acked) < 50 {
-		t.Fatalf("only %d writes were acknowledged", len(wl.acked))
-	}
+	waitAcks("writes after the restarts", 10)
+	stopLoad()
+	acked, failed := wl.counts()
+	t.Logf("%d writes acknowledged, %d failed", acked, failed)
 	for _, n := range c.nodes {
 		for key, val := range wl.acked {
 			got, err := getObject(ctx, n, "rolling", key)

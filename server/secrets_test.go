@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,15 +28,22 @@ func encodings(secret string) map[string][]byte {
 
 // findInFiles returns "path (encoding)" for every regular file under root
 // holding needle in any of its encodings. It reads whole files: test data
-// directories are small.
+// directories are small. A running node replaces files (the peers file,
+// old snapshots) while the walk goes on; a file gone meanwhile is skipped.
 func findInFiles(t *testing.T, root, needle string) []string {
 	t.Helper()
 	var hits []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
 		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
