@@ -3,6 +3,14 @@
 // faults injected under that load (kill -9, network partition, rolling
 // restart, membership change), and the recorded client history checked
 // for linearizability with porcupine, each key a register.
+//
+// Running: `make test-docker` (or STRATA_REQUIRE_DOCKER=1 go test
+// ./e2e/chaos/); without docker the scenarios skip unless
+// STRATA_REQUIRE_DOCKER=1. The checker and the load generator (against one
+// local node) are tested without docker. A failing check leaves
+// porcupine's visualisation (linearizability.html) and the compose logs
+// under $STRATA_CHAOS_ARTIFACTS/<test>, or a strata-chaos-* directory in
+// the temp dir; the test log names the files.
 package chaos
 
 import (
