@@ -81,7 +81,8 @@ func benchClusterAll(ctx context.Context, e *env, o clusterOptions) ([]result, [
 
 // putLoad runs conc workers doing size-byte PUTs for d; worker w uses
 // clients[w%len(clients)], so a cluster's load is spread round-robin.
-func putLoad(ctx context.Context, clients []*s3.Client, bucket, prefix string, size, conc int, d time.Duration) (float64, error) {
+// It returns the PUTs done and the time they took.
+func putLoad(ctx context.Context, clients []*s3.Client, bucket, prefix string, size, conc int, d time.Duration) (int64, time.Duration, error) {
 	payload := bytes.Repeat([]byte("x"), size)
 	var ops atomic.Int64
 	var firstErr error
@@ -107,9 +108,9 @@ func putLoad(ctx context.Context, clients []*s3.Client, bucket, prefix string, s
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return 0, firstErr
+		return 0, 0, firstErr
 	}
-	return float64(ops.Load()) / time.Since(start).Seconds(), nil
+	return ops.Load(), time.Since(start), nil
 }
 
 // cpuTarget is a process whose CPU time a PUT round accounts for.
@@ -138,9 +139,11 @@ func benchClusterPuts(ctx context.Context, e *env, c *benchCluster, size, conc i
 		clients []*s3.Client
 		bucket  string
 		procs   []cpuTarget
-		sum     float64
-		cpu     map[string]float64 // name -> CPU seconds per wall second, summed over rounds
-		host    float64            // whole host's busy CPU seconds per wall second, summed over rounds
+		rates   []float64          // ops/s of each round
+		ops     int64              // PUTs over all rounds
+		wall    float64            // seconds over all rounds
+		cpu     map[string]float64 // process name -> CPU seconds over all rounds
+		host    float64            // the whole host's busy CPU seconds over all rounds
 	}
 	clusterProcs := []cpuTarget{{"versitygw", e.gw.pid()}}
 	for i, pid := range c.pids() {
@@ -160,50 +163,67 @@ func benchClusterPuts(ctx context.Context, e *env, c *benchCluster, size, conc i
 		for _, s := range sides {
 			before := cpuSnapshot(s.procs)
 			hostBefore, hostErr := hostBusySeconds()
-			start := time.Now()
-			ops, err := putLoad(ctx, s.clients, s.bucket, fmt.Sprintf("r%d", r), size, conc, d)
+			ops, took, err := putLoad(ctx, s.clients, s.bucket, fmt.Sprintf("r%d", r), size, conc, d)
 			if err != nil {
 				return nil, "", fmt.Errorf("%s round %d: %w", s.name, r, err)
 			}
-			wall := time.Since(start).Seconds()
 			after := cpuSnapshot(s.procs)
 			if hostAfter, err := hostBusySeconds(); err == nil && hostErr == nil {
-				s.host += (hostAfter - hostBefore) / wall
+				s.host += hostAfter - hostBefore
 			}
 			for name, v := range after {
-				s.cpu[name] += (v - before[name]) / wall
+				s.cpu[name] += v - before[name]
 			}
-			s.sum += ops
-			log.Printf("cluster PUTs round %d: %-8s %8.1f ops/s", r, s.name, ops)
+			rate := float64(ops) / took.Seconds()
+			s.rates = append(s.rates, rate)
+			s.ops += ops
+			s.wall += took.Seconds()
+			log.Printf("cluster PUTs round %d: %-8s %8.1f ops/s", r, s.name, rate)
 		}
 	}
-	mean := func(s *side) float64 { return s.sum / float64(rounds) }
+	mean := func(s *side) float64 {
+		sum := 0.0
+		for _, r := range s.rates {
+			sum += r
+		}
+		return sum / float64(len(s.rates))
+	}
 	direct, single, cl := mean(sides[0]), mean(sides[1]), mean(sides[2])
 	label := fmt.Sprintf("%d KiB PUT, concurrency %d", size>>10, conc)
 	perRound := fmt.Sprintf("mean of %d alternating rounds of %v each (direct, single, cluster)", rounds, d)
 	res := []result{
-		{Name: label + ", single node (cluster run)", Unit: "ops/s", Direct: direct, Strata: single, Target: "report the ratio", Note: perRound},
+		{Name: label + ", single node (cluster run)", Unit: "ops/s", Direct: direct, Strata: single, Target: "report the ratio",
+			Note: fmt.Sprintf("%s; rounds (direct / single): %s / %s", perRound, fmtRates(sides[0].rates), fmtRates(sides[1].rates)), Samples: sides[1].rates},
 		{Name: label + ", 3-node cluster, spread over all nodes", Unit: "ops/s", Direct: direct, Strata: cl, Target: "ratio >= 0.5",
-			Note: fmt.Sprintf("%s; cluster/single %.2f; workers round-robin over n1..n3", perRound, cl/single)},
+			Note: fmt.Sprintf("%s; cluster/single %.2f; workers round-robin over n1..n3; rounds: %s", perRound, cl/single, fmtRates(sides[2].rates)), Samples: sides[2].rates},
 	}
 	var note strings.Builder
-	note.WriteString("CPU during the 4 KiB PUT rounds (CPU-seconds per second, averaged over rounds; the host has ")
-	fmt.Fprintf(&note, "%d cores shared by every process):", numCPU())
+	fmt.Fprintf(&note, "CPU during the 4 KiB PUT rounds, per target: cores busy (CPU-seconds per second) and CPU milliseconds per PUT of each process; the host has %d cores shared by every process.", numCPU())
 	for _, s := range sides {
-		fmt.Fprintf(&note, " %s —", s.name)
-		total := 0.0
+		fmt.Fprintf(&note, " **%s** (%.0f ops/s):", s.name, float64(s.ops)/s.wall)
+		total, perOp := 0.0, 0.0
 		for _, p := range s.procs {
-			v := s.cpu[p.name] / float64(rounds)
+			v := s.cpu[p.name]
 			total += v
-			fmt.Fprintf(&note, " %s %.2f,", p.name, v)
+			perOp += v / float64(s.ops)
+			fmt.Fprintf(&note, " %s %.2f cores, %.2f ms/PUT;", p.name, v/s.wall, 1000*v/float64(s.ops))
 		}
-		host := s.host / float64(rounds)
-		fmt.Fprintf(&note, " total %.2f; the whole host was busy %.2f, so other processes (other work on this machine) took %.2f.", total, host, max(0, host-total))
+		fmt.Fprintf(&note, " together %.2f cores, %.2f ms/PUT; the whole host was %.2f cores busy, so other work on this machine took %.2f cores. "+
+			"If these processes had all %d cores to themselves, CPU would cap this target near %.0f ops/s.",
+			total/s.wall, 1000*perOp, s.host/s.wall, max(0, (s.host-total)/s.wall), numCPU(), float64(numCPU())/perOp)
 	}
 	if ld, err := c.leader(ctx, nil); err == nil {
 		fmt.Fprintf(&note, " The cluster's leader was %s.", ld.id)
 	}
 	return res, note.String(), nil
+}
+
+func fmtRates(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.0f", r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // cpuSnapshot reads the CPU seconds (user+system) each process used so

@@ -109,11 +109,13 @@ func startEnv(ctx context.Context, keep bool) (*env, error) {
 	s3Addr, _ := freeAddr()
 	adminAddr, _ := freeAddr()
 	raftAddr, _ := freeAddr()
+	// Gossip too: the default :9101 may belong to another node on this host.
+	gossipAddr, _ := freeAddr()
 	e.strata, err = startProc("strata", dir, []string{
 		"STRATA_ADMIN_ACCESS_KEY=" + adminAK, "STRATA_ADMIN_SECRET_KEY=" + adminSK,
 		"STRATA_CLUSTER_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}, strataBin, "server", "--bootstrap", "--data-dir", filepath.Join(dir, "strata-data"),
-		"--s3-addr", s3Addr, "--admin-addr", adminAddr, "--raft-addr", raftAddr)
+		"--s3-addr", s3Addr, "--admin-addr", adminAddr, "--raft-addr", raftAddr, "--gossip-addr", gossipAddr)
 	if err != nil {
 		return nil, err
 	}

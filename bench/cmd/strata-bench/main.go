@@ -210,7 +210,11 @@ func writeReport(dir string, rep report) error {
 			direct = fmt.Sprintf("%.1f", r.Direct)
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
-		fmt.Fprintf(&md, "| %s | %s | %.1f | %s | %s | %s |\n", r.Name, direct, r.Strata, r.Unit, ratio, r.Target)
+		prec := 1
+		if r.Unit == "s" {
+			prec = 2 // failover times: tenths hide the spread
+		}
+		fmt.Fprintf(&md, "| %s | %s | %.*f | %s | %s | %s |\n", r.Name, direct, prec, r.Strata, r.Unit, ratio, r.Target)
 	}
 	for _, r := range rep.Results {
 		if r.Note != "" {
