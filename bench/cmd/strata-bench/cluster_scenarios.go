@@ -474,6 +474,6 @@ func clusterSetupNote(o clusterOptions) string {
 	return fmt.Sprintf("Cluster scenarios: three strata processes (n1 bootstraps, n2/n3 --join n1's gossip address) on 127.0.0.1, 127.0.0.2 and 127.0.0.3 "+
 		"of this one host, all with versitygw (posix) as their only backend, which the direct and single-node runs use too. "+
 		"The three nodes, the single node, versitygw and the benchmark client share the host's %d cores, so the cluster figures measure CPU contention as much as strata: "+
-		"on a real deployment each node has its own machine. Default raft timeouts: %s. %d rounds of %v per target for the PUT comparison; %d leader kills per timeout setting (tuned run: %s).",
+		"on a real deployment each node has its own machine. Apply batching (raft BatchApplyCh, MaxAppendEntries) and read-index batching are built into the nodes at this commit (cluster/node.go, cluster/read.go); the benchmark tunes nothing but the raft timeouts, and those only in the runs labelled tuned. Default raft timeouts: %s. %d rounds of %v per target for the PUT comparison; %d leader kills per timeout setting (tuned run: %s).",
 		numCPU(), defaultRaftTimeouts, o.rounds, o.smallDur, o.trials, o.tuned)
 }
