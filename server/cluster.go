@@ -63,9 +63,10 @@ func (s *Server) listenCluster() (net.Listener, error) {
 }
 
 // serveRPC answers other nodes' forwarded writes, read-index requests,
-// removals and status queries.
+// removals, status queries and fs checks.
 func (s *Server) serveRPC() {
 	s.cnet.rpcSrv = rpc.NewServer(rpc.NodeService{Node: s.node, Describe: s.status}, s.log)
+	s.cnet.rpcSrv.HandleFSCheck(s.answerFSCheck)
 	ln := s.cnet.mux.Listener(clusternet.ProtoRPC)
 	go func() {
 		if err := s.cnet.rpcSrv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -193,19 +194,50 @@ func (s *Server) publishClusterID(ctx context.Context) {
 	}
 }
 
-// joinLoop contacts the --join members until one answers. A member that
-// holds another cluster key or belongs to another cluster is a
-// configuration error no retry can fix: the node stops and says why.
+// joinLoop contacts the --join members until this node is part of the
+// raft configuration. One answer is not enough: nodes started together may
+// first find only each other, before the member that leads is listening,
+// and two gossip groups never meet on their own; so while this node has
+// not been added it keeps joining the listed members. A member that holds
+// another cluster key or belongs to another cluster is a configuration
+// error no retry can fix: the node stops and says why.
 func (s *Server) joinLoop(ctx context.Context) {
-	_, err := s.cnet.gossip.JoinRetry(ctx, s.cfg.Join, joinRetryInterval)
-	switch {
-	case err == nil:
-		s.log.Info("joined the cluster's gossip", "via", s.cfg.Join)
-	case errors.Is(err, gossip.ErrWrongKey), errors.Is(err, gossip.ErrOtherCluster):
-		s.fail(fmt.Errorf("cannot join %v: %w", s.cfg.Join, err))
-	case ctx.Err() == nil:
-		s.log.Error("join failed", "via", s.cfg.Join, "err", err)
+	t := time.NewTicker(joinRetryInterval)
+	defer t.Stop()
+	for first := true; ; first = false {
+		if s.inCluster(ctx) {
+			if !first {
+				s.log.Info("joined the cluster", "via", s.cfg.Join)
+			}
+			return
+		}
+		_, err := s.cnet.gossip.JoinRetry(ctx, s.cfg.Join, joinRetryInterval)
+		switch {
+		case errors.Is(err, gossip.ErrWrongKey), errors.Is(err, gossip.ErrOtherCluster):
+			s.fail(fmt.Errorf("cannot join %v: %w", s.cfg.Join, err))
+			return
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.Warn("join: no listed member answered yet", "via", s.cfg.Join, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
+}
+
+// inCluster reports whether this node is in the raft configuration of a
+// cluster with a known leader.
+func (s *Server) inCluster(ctx context.Context) bool {
+	servers, err := s.node.Servers(ctx)
+	if err != nil || !containsServer(servers, s.cfg.NodeID) {
+		return false
+	}
+	_, leader := s.node.Leader()
+	return leader != ""
 }
 
 // joinCluster is `strata join`: contact the given members, then wait until
