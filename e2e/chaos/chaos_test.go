@@ -183,6 +183,9 @@ func partitionLeader(ctx context.Context, t *testing.T, c *composeCluster) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	tFault := r.h.Now()
+	// Two more clients on the cut-off node: each of its writes blocks up
+	// to the operation timeout, so the two it had send few.
+	r.addLoad(ctx, []string{leader}, 2)
 	sleep(ctx, faulty/2)
 	// The setup itself: the cut-off node must still be reachable by its
 	// clients, or the minority check below checks nothing.
