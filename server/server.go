@@ -181,11 +181,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.openState(ctx); err != nil {
 		return nil, err
 	}
-	s.pool = pool.New(s.fsm, s.box, pool.Options{FSLockdown: cfg.FSLockdown, FSAllowedRoots: s.allowedRoots()})
+	s.pool = pool.New(s.fsm, s.box, s.fsOptions())
 	s.creds = iam.NewStore(s.fsm, s.box)
 	s.adminSvc = admin.NewService(admin.ServiceDeps{
 		NodeID: cfg.NodeID, State: s.fsm, Cluster: s.node, OpenBackend: s.pool.Open,
-		Box: s.box, Logger: s.log, Membership: membership{s},
+		Box: s.box, Logger: s.log, Membership: membership{s}, CheckSharedPath: s.checkSharedPath,
 	})
 	if err := s.startRaft(ctx); err != nil {
 		return nil, err
