@@ -533,3 +533,48 @@ func TestWrongClusterKeyJoinStops(t *testing.T) {
 		}
 	}
 }
+
+// TestMinorityAnswers503: a node cut off from its quorum (the two others
+// stopped) acknowledges no write and serves no strong read: both wait at
+// most about the apply timeout and fail with 503; once a peer is back the
+// write goes through and the failed one is not visible.
+func TestMinorityAnswers503(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.ApplyTimeout = time.Second })
+	createBucket(t, c.nodes[0], "minority")
+	ctx := ctxFor(t, time.Minute)
+	// alone is a follower: a write it forwards never reaches a log. (A
+	// leader cut off would append it, and it could commit later: a 503 is
+	// ambiguous.)
+	lead := c.leader()
+	alone := c.others(lead)[0]
+	back := c.others(alone)[0]
+	for _, n := range c.others(alone) {
+		n.stop()
+	}
+	for _, op := range []struct {
+		name string
+		do   func() error
+	}{
+		{"put", func() error { return putObject(ctx, alone, "minority", "lost", []byte("x")) }},
+		{"get", func() error { _, err := getObject(ctx, alone, "minority", "lost"); return err }},
+	} {
+		began := time.Now()
+		err := op.do()
+		took := time.Since(began)
+		if err == nil || !strings.Contains(err.Error(), "StatusCode: 503") {
+			t.Fatalf("%s on a node without quorum: %v", op.name, err)
+		}
+		if took > 5*time.Second {
+			t.Fatalf("%s on a node without quorum took %s", op.name, took)
+		}
+		t.Logf("%s refused after %s", op.name, took.Round(time.Millisecond))
+	}
+	back.start()
+	c.leader(back, alone)
+	if err := putObject(ctx, alone, "minority", "kept", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getObject(ctx, back, "minority", "lost"); err == nil || !strings.Contains(err.Error(), "NoSuchKey") {
+		t.Fatalf("the refused write is visible: %v", err)
+	}
+}
