@@ -73,8 +73,15 @@ func startRun(ctx context.Context, t *testing.T, c *composeCluster, bucket strin
 // addLoad starts n more clients on svcs.
 func (r *run) addLoad(ctx context.Context, svcs []string, n int) {
 	r.t.Helper()
+	r.addLoadTimeout(ctx, svcs, n, r.cfg.OpTimeout)
+}
+
+// addLoadTimeout starts n more clients on svcs with their own operation
+// timeout.
+func (r *run) addLoadTimeout(ctx context.Context, svcs []string, n int, opTimeout time.Duration) {
+	r.t.Helper()
 	cfg := r.cfg
-	cfg.Endpoints, cfg.Clients, cfg.FirstClient = r.c.endpoints(svcs...), n, r.next
+	cfg.Endpoints, cfg.Clients, cfg.FirstClient, cfg.OpTimeout = r.c.endpoints(svcs...), n, r.next, opTimeout
 	l, err := StartLoad(ctx, cfg, r.h)
 	if err != nil {
 		r.t.Fatal(err)
@@ -183,9 +190,10 @@ func partitionLeader(ctx context.Context, t *testing.T, c *composeCluster) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	tFault := r.h.Now()
-	// Two more clients on the cut-off node: each of its writes blocks up
-	// to the operation timeout, so the two it had send few.
-	r.addLoad(ctx, []string{leader}, 2)
+	// Two more clients on the cut-off node, with a short timeout: each of
+	// its writes blocks until the client gives up, so the two it had send
+	// few.
+	r.addLoadTimeout(ctx, []string{leader}, 2, time.Second)
 	sleep(ctx, faulty/2)
 	// The setup itself: the cut-off node must still be reachable by its
 	// clients, or the minority check below checks nothing.
