@@ -184,7 +184,7 @@ func (c *benchCluster) waitVoters(ctx context.Context, limit time.Duration) erro
 		last = "no answer"
 		ok := true
 		for _, n := range c.nodes {
-			ms, err := n.admin.Members(ctx)
+			ms, err := members(ctx, n)
 			if err != nil {
 				last = fmt.Sprintf("%s: %v", n.id, err)
 				ok = false
@@ -283,7 +283,7 @@ func (c *benchCluster) leader(ctx context.Context, skip *clusterNode) (*clusterN
 		if n == skip {
 			continue
 		}
-		cl, err := n.admin.Cluster(ctx)
+		cl, err := clusterInfo(ctx, n)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.id, err))
 			continue
@@ -323,18 +323,18 @@ func (c *benchCluster) caughtUp(ctx context.Context, n *clusterNode) error {
 	if err != nil {
 		return err
 	}
-	ms, err := ld.admin.Members(ctx)
+	ms, err := members(ctx, ld)
 	if err != nil {
 		return fmt.Errorf("members from %s: %w", ld.id, err)
 	}
 	if votersAlive(ms) != clusterSize {
 		return fmt.Errorf("leader %s sees %s", ld.id, describeMembers(ms))
 	}
-	lc, err := ld.admin.Cluster(ctx)
+	lc, err := clusterInfo(ctx, ld)
 	if err != nil {
 		return fmt.Errorf("cluster from %s: %w", ld.id, err)
 	}
-	nc, err := n.admin.Cluster(ctx)
+	nc, err := clusterInfo(ctx, n)
 	if err != nil {
 		return fmt.Errorf("cluster from %s: %w", n.id, err)
 	}
@@ -342,6 +342,22 @@ func (c *benchCluster) caughtUp(ctx context.Context, n *clusterNode) error {
 		return fmt.Errorf("%s applied %d, leader %s applied %d", n.id, nc.AppliedIndex, ld.id, lc.AppliedIndex)
 	}
 	return nil
+}
+
+// adminCallTimeout bounds one admin API call: the members list asks every
+// node about itself, which takes a moment when one just died.
+const adminCallTimeout = 5 * time.Second
+
+func members(ctx context.Context, n *clusterNode) ([]api.Member, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminCallTimeout)
+	defer cancel()
+	return n.admin.Members(ctx)
+}
+
+func clusterInfo(ctx context.Context, n *clusterNode) (api.Cluster, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminCallTimeout)
+	defer cancel()
+	return n.admin.Cluster(ctx)
 }
 
 func (c *benchCluster) close() {

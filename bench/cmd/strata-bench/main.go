@@ -170,7 +170,12 @@ func run(ctx context.Context, o options) error {
 	if o.want("cluster") {
 		rs, notes, err := benchClusterAll(ctx, env, o.cluster)
 		if err != nil {
-			return err
+			// Keep what the other scenarios measured.
+			rep.Notes = append(rep.Notes, "The cluster scenarios failed: "+err.Error())
+			if werr := writeReport(o.out, rep); werr != nil {
+				log.Printf("write report: %v", werr)
+			}
+			return fmt.Errorf("cluster scenarios: %w", err)
 		}
 		for _, r := range rs {
 			add(r)

@@ -89,8 +89,11 @@ func freeAddrOn(ip string) (string, error) {
 }
 
 func waitHTTP(ctx context.Context, url string, want func(int) bool) error {
+	// A bounded client: a process that accepts but never answers (stopped,
+	// overloaded) must not hang the benchmark past ctx.
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := http.Get(url)
+		resp, err := hc.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if want(resp.StatusCode) {
