@@ -60,6 +60,7 @@ const (
 	defaultRetainSnapshots  = 2
 	defaultTransportPool    = 3
 	defaultTransportTimeout = 10 * time.Second
+	defaultCommitTimeout    = 5 * time.Millisecond
 )
 
 // Config configures one node. Zero values mean sensible defaults (raft's

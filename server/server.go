@@ -323,8 +323,8 @@ func (s *Server) serve() error {
 	}
 	adminHandler := admin.NewHandler(admin.HandlerDeps{
 		Service:     s.adminSvc,
-		Verifier:    sigv4.NewVerifier(s.creds.Secret, sigv4.Options{}),
-		Credentials: s.creds,
+		Verifier:    sigv4.NewVerifier(adminCredentials{s}.Secret, sigv4.Options{}),
+		Credentials: adminCredentials{s},
 		Logger:      s.log,
 	})
 	if s.s3Ln, err = net.Listen("tcp", s.cfg.S3Addr); err != nil {
