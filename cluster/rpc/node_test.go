@@ -87,8 +87,8 @@ func openClusterNode(t *testing.T, id string, client *Client, book *addrBook) *t
 	}
 	n, err := cluster.New(cluster.Config{
 		NodeID: id, DataDir: dir, BindAddr: "127.0.0.1:0", FSM: f, Logger: testLogger(),
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
 		ApplyTimeout: 5 * time.Second,
 		LeaderClient: translating{c: client, book: book},
 	})
