@@ -120,6 +120,9 @@ func startNode(t testing.TB, extraArgs ...string) *node {
 		"--s3-addr", n.S3Addr,
 		"--admin-addr", n.AdminAddr,
 		"--raft-addr", n.RaftAddr,
+		// Nothing joins these single nodes: any free gossip port will do
+		// (the default :9101 would collide between tests).
+		"--gossip-addr", "127.0.0.1:0",
 		"--bootstrap",
 	}, extraArgs...)
 	n.env = append(os.Environ(),
