@@ -103,6 +103,7 @@ func (h *Handler) routes() {
 	h.route("/v1/cluster/join", map[string]endpoint{http.MethodPost: h.join})
 	h.route("/v1/cluster/leave", map[string]endpoint{http.MethodPost: h.leave})
 	h.route("/v1/cluster/remove", map[string]endpoint{http.MethodPost: h.remove})
+	h.snapshotRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.log, r, errf(http.StatusNotFound, api.CodeNotFound, "no admin API endpoint %s %s", r.Method, r.URL.Path))
 	})

@@ -2,9 +2,14 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/stratagw/strata/admin/api"
 )
@@ -90,4 +95,64 @@ func (c *Client) Leave(ctx context.Context) (api.LeaveResult, error) {
 // Remove forces a node that is not alive out of the cluster.
 func (c *Client) Remove(ctx context.Context, nodeID string) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/remove", api.RemoveRequest{NodeID: nodeID}, nil)
+}
+
+// Snapshot downloads a consistent copy of the node's state into w and
+// checks it arrived whole (size and SHA-256). The download is not bounded
+// by the client's usual timeout (a large state takes long); ctx is.
+func (c *Client) Snapshot(ctx context.Context, w io.Writer) (api.Snapshot, error) {
+	req, err := c.NewRequest(ctx, http.MethodGet, "/v1/snapshot", nil)
+	if err != nil {
+		return api.Snapshot{}, err
+	}
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return api.Snapshot{}, ctxErr
+		}
+		return api.Snapshot{}, &UnreachableError{URL: c.base.String(), Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return api.Snapshot{}, decodeResponse(resp, nil)
+	}
+	info, err := snapshotHeaders(resp.Header)
+	if err != nil {
+		return api.Snapshot{}, err
+	}
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, sum), resp.Body)
+	if err != nil {
+		return api.Snapshot{}, fmt.Errorf("download snapshot: %w", err)
+	}
+	info.SHA256 = hex.EncodeToString(sum.Sum(nil))
+	switch want := resp.Trailer.Get(api.TrailerSnapshotSHA256); {
+	case n != info.Size:
+		return api.Snapshot{}, fmt.Errorf("download snapshot: got %d bytes, the node announced %d", n, info.Size)
+	case want == "":
+		return api.Snapshot{}, errors.New("download snapshot: the node did not finish sending it (no checksum trailer)")
+	case want != info.SHA256:
+		return api.Snapshot{}, fmt.Errorf("download snapshot: SHA-256 %s, the node sent %s", info.SHA256, want)
+	}
+	return info, nil
+}
+
+// snapshotHeaders reads the description of a snapshot answer.
+func snapshotHeaders(h http.Header) (api.Snapshot, error) {
+	info := api.Snapshot{ClusterID: h.Get(api.HeaderSnapshotCluster)}
+	idx, err := strconv.ParseUint(h.Get(api.HeaderSnapshotIndex), 10, 64)
+	if err != nil {
+		return api.Snapshot{}, fmt.Errorf("snapshot answer: bad %s: %w", api.HeaderSnapshotIndex, err)
+	}
+	size, err := strconv.ParseInt(h.Get(api.HeaderSnapshotSize), 10, 64)
+	if err != nil || size < 0 {
+		return api.Snapshot{}, fmt.Errorf("snapshot answer: bad %s %q", api.HeaderSnapshotSize, h.Get(api.HeaderSnapshotSize))
+	}
+	if info.ClusterID == "" {
+		return api.Snapshot{}, fmt.Errorf("snapshot answer: no %s", api.HeaderSnapshotCluster)
+	}
+	info.AppliedIndex, info.Size = idx, size
+	return info, nil
 }
