@@ -182,9 +182,16 @@ func ImportBackup(path string, r io.Reader, check func(*FSM) error) (BackupInfo,
 		return BackupInfo{}, fmt.Errorf("fsm: import backup: %w", err)
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return BackupInfo{}, fmt.Errorf("fsm: import backup: create %s: %w", dir, err)
+	created, err := mkdirs(dir)
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("fsm: import backup: %w", err)
 	}
+	done := false
+	defer func() {
+		if !done {
+			removeEmpty(created)
+		}
+	}()
 	tmp, err := receiveBackup(dir, filepath.Base(path), r)
 	if err != nil {
 		return BackupInfo{}, err
@@ -203,10 +210,42 @@ func ImportBackup(path string, r io.Reader, check func(*FSM) error) (BackupInfo,
 	if err := os.Link(tmp, path); err != nil {
 		return BackupInfo{}, fmt.Errorf("fsm: import backup: %w", err)
 	}
+	done = true
 	if err := syncDir(dir); err != nil {
 		return BackupInfo{}, fmt.Errorf("fsm: import backup: %w", err)
 	}
 	return info, nil
+}
+
+// mkdirs creates dir and its missing parents (mode 0700) and returns the
+// directories it created, deepest first.
+func mkdirs(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return missing, nil
+}
+
+// removeEmpty removes directories mkdirs created, so a refused import
+// leaves nothing behind; one that is no longer empty stays.
+func removeEmpty(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // receiveBackup copies r into a synced temporary file in dir and returns

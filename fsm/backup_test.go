@@ -129,7 +129,7 @@ func TestImportBackupRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := filepath.Join(dir, "state.db")
+			path := filepath.Join(dir, "data", "fsm", "state.db") // directories created and removed again
 			_, err := ImportBackup(path, bytes.NewReader(tc.data), tc.check)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.substr) {
 				t.Fatalf("ImportBackup: %v, want %v containing %q", err, tc.want, tc.substr)
