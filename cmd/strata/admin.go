@@ -23,9 +23,10 @@ type adminCmd struct {
 	adminConn `embed:""`
 	JSON      bool `name:"json" help:"Print machine-readable JSON."`
 
-	Backend backendCmd `cmd:"" help:"Storage backends."`
-	Region  regionCmd  `cmd:"" help:"Virtual regions."`
-	Bucket  bucketCmd  `cmd:"" help:"Virtual buckets."`
+	Backend  backendCmd  `cmd:"" help:"Storage backends."`
+	Region   regionCmd   `cmd:"" help:"Virtual regions."`
+	Bucket   bucketCmd   `cmd:"" help:"Virtual buckets."`
+	Snapshot snapshotCmd `cmd:"" help:"Back up the cluster state (restore with 'strata restore')."`
 }
 
 // adminTimeout bounds one admin command; adding an s3 backend waits for a

@@ -28,6 +28,7 @@ type cli struct {
 	Members membersCmd `cmd:"" help:"List the cluster's nodes: addresses, raft role, voter, gossip state, applied index."`
 	Remove  removeCmd  `cmd:"" help:"Force a dead node out of the cluster."`
 	Admin   adminCmd   `cmd:"" help:"Manage the cluster through a node's admin API."`
+	Restore restoreCmd `cmd:"" help:"Create a new node's data directory from a snapshot ('strata admin snapshot save'); needs the cluster key it was taken with."`
 	Health  healthCmd  `cmd:"" help:"Probe a node (exit 0 when /ready answers 200): the healthcheck of images without curl."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
