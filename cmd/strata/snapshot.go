@@ -255,8 +255,9 @@ func printNextSteps(w io.Writer, c *restoreCmd, info fsm.BackupInfo, keySource s
 	fmt.Fprintf(w, "restored cluster %s (snapshot at index %d, %s) into %s\n\n", info.ClusterID, info.AppliedIndex,
 		humanBytes(info.Size), c.DataDir)
 	fmt.Fprintf(w, "Next steps:\n")
-	fmt.Fprintf(w, "  1. Start a node on it with the same cluster key (%s); it forms a new one-node\n", keySource)
-	fmt.Fprintf(w, "     cluster with the restored state and a fresh raft log:\n")
+	fmt.Fprintf(w, "  1. Start a node on it with the same cluster key (%s) — without one the node\n", keySource)
+	fmt.Fprintf(w, "     would generate a new key that opens none of the restored secrets. It forms a\n")
+	fmt.Fprintf(w, "     new one-node cluster with the restored state and a fresh raft log:\n")
 	fmt.Fprintf(w, "       strata server --bootstrap --data-dir %s%s [other flags as before]\n", shellQuote(c.DataDir), flags)
 	fmt.Fprintf(w, "  2. Add the other nodes with new, empty data directories and the same key:\n")
 	fmt.Fprintf(w, "       strata server --data-dir NEW-DIR --join HOST-OF-NODE-1:%s ...\n", defaultGossipPort)
