@@ -3,6 +3,13 @@
 // versitygw server (STRATA_VERSITYGW) and a strata node (STRATA_BINARY) with
 // that server as its s3 backend, then runs each scenario once directly
 // against versitygw and once through strata.
+//
+// The cluster scenario also starts three strata nodes on 127.0.0.1-3 with
+// the same versitygw as backend: it compares 4 KiB PUTs on the backend, the
+// single node and the cluster in alternating rounds, then kills the
+// cluster's leader (kill -9) again and again and times how long writes on
+// the other nodes stay unacknowledged. -only selects scenarios, e.g.
+// `-only cluster`.
 package main
 
 import (
