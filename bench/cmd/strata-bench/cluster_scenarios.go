@@ -35,7 +35,7 @@ var tunedRaftTimeouts = raftTimeouts{Heartbeat: 500 * time.Millisecond, Election
 // failoverTarget is the bound on the slowest failover.
 const failoverTarget = 3 * time.Second
 
-// benchCluster runs the cluster scenarios: small PUTs against the direct
+// benchClusterAll runs the cluster scenarios: small PUTs against the direct
 // backend, the single node and a fresh 3-node cluster, then leader
 // failovers with default (and maybe tuned) raft timeouts.
 func benchClusterAll(ctx context.Context, e *env, o clusterOptions) ([]result, []string, error) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/stratagw/strata/config"
 )
 
@@ -106,5 +108,15 @@ func TestRaftTimeoutsConfig(t *testing.T) {
 	got := raftTimeouts{Heartbeat: cfg.HeartbeatTimeout, Election: cfg.ElectionTimeout, Lease: cfg.LeaderLeaseTimeout}
 	if got != tunedRaftTimeouts {
 		t.Fatalf("parsed %v, want %v", got, tunedRaftTimeouts)
+	}
+}
+
+// TestDefaultRaftTimeouts keeps the report's "default" label true: a node
+// with no timeouts configured runs with raft's defaults.
+func TestDefaultRaftTimeouts(t *testing.T) {
+	rc := raft.DefaultConfig()
+	got := raftTimeouts{Heartbeat: rc.HeartbeatTimeout, Election: rc.ElectionTimeout, Lease: rc.LeaderLeaseTimeout}
+	if got != defaultRaftTimeouts {
+		t.Fatalf("raft.DefaultConfig has %v, the report says %v", got, defaultRaftTimeouts)
 	}
 }
