@@ -56,7 +56,7 @@ func (c *Config) ResolveClusterKey(envValue string) (ClusterKey, error) {
 	}
 	// A data directory with raft state was sealed with some key: a new
 	// one would only fail later, less clearly (every peer refusing it).
-	if _, serr := os.Stat(filepath.Join(c.DataDir, "raft", "raft.db")); serr == nil {
+	if c.hasState() {
 		return ClusterKey{}, fmt.Errorf("%s already holds cluster state, but no cluster key was given: set %s or --cluster-key-file to the key it was created with",
 			c.DataDir, ClusterKeyEnv)
 	}
@@ -103,4 +103,15 @@ func generateKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write cluster key file: %w", err)
 	}
 	return sealbox.ParseKey(s)
+}
+
+// hasState reports whether the data directory holds raft state or a state
+// file (a restored backup has only the latter).
+func (c *Config) hasState() bool {
+	for _, p := range []string{filepath.Join("raft", "raft.db"), filepath.Join("fsm", "state.db")} {
+		if _, err := os.Stat(filepath.Join(c.DataDir, p)); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -259,22 +259,25 @@ func TestResolveClusterKey(t *testing.T) {
 			t.Fatalf("%+v %v", k2, err)
 		}
 	})
-	t.Run("no key for a data dir with raft state", func(t *testing.T) {
-		c := Config{DataDir: t.TempDir()}
-		if err := os.MkdirAll(filepath.Join(c.DataDir, "raft"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(c.DataDir, "raft", "raft.db"), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := c.ResolveClusterKey("")
-		if err == nil || !strings.Contains(err.Error(), "already holds cluster state") {
-			t.Fatalf("err = %v", err)
-		}
-		if _, serr := os.Stat(filepath.Join(c.DataDir, "cluster.key")); serr == nil {
-			t.Fatal("a key file was generated")
-		}
-	})
+	for _, state := range []string{"raft/raft.db", "fsm/state.db"} {
+		t.Run("no key for a data dir with "+state, func(t *testing.T) {
+			c := Config{DataDir: t.TempDir()}
+			p := filepath.Join(c.DataDir, filepath.FromSlash(state))
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.ResolveClusterKey("")
+			if err == nil || !strings.Contains(err.Error(), "already holds cluster state") {
+				t.Fatalf("err = %v", err)
+			}
+			if _, serr := os.Stat(filepath.Join(c.DataDir, "cluster.key")); serr == nil {
+				t.Fatal("a key file was generated")
+			}
+		})
+	}
 }
 
 // TestExampleConfig keeps the shipped example valid.

@@ -107,7 +107,7 @@ func (s *Server) resumeCredential(ctx context.Context) error {
 		}
 	}
 	if s.accessKey == "" {
-		return nil
+		return s.checkClusterKey(ctx)
 	}
 	_, secret, ok, err := s.creds.Lookup(ctx, s.accessKey)
 	switch {
@@ -119,6 +119,30 @@ func (s *Server) resumeCredential(ctx context.Context) error {
 		s.log.Warn("the configured admin credential is not this cluster's admin credential (that was fixed at bootstrap); it is ignored",
 			"access_key", s.accessKey)
 		s.accessKey, s.secretKey = "", ""
+	}
+	return nil
+}
+
+// checkClusterKey proves the cluster key opens this data directory's
+// secrets by unsealing the admin credential, whose access key this process
+// does not know: a wrong key must fail the start, not every request.
+func (s *Server) checkClusterKey(ctx context.Context) error {
+	creds, err := s.fsm.Credentials()
+	if err != nil {
+		return fmt.Errorf("check cluster key: %w", err)
+	}
+	for _, c := range creds {
+		if !c.Admin {
+			continue
+		}
+		_, _, _, err := s.creds.Lookup(ctx, c.AccessKey)
+		if errors.Is(err, sealbox.ErrOpen) {
+			return fmt.Errorf("the cluster key does not open this data directory's secrets (it was created with another key): %w", err)
+		}
+		if err != nil {
+			return fmt.Errorf("check cluster key: %w", err)
+		}
+		return nil
 	}
 	return nil
 }

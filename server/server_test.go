@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -100,7 +101,15 @@ func TestGeneratedCredentialAndRestart(t *testing.T) {
 
 // TestWrongClusterKeyRefused: a restart with another cluster key fails
 // at start instead of failing every request.
+// It holds whether or not the restarted node is told the admin
+// credential.
 func TestWrongClusterKeyRefused(t *testing.T) {
+	for _, told := range []bool{true, false} {
+		t.Run(fmt.Sprintf("credential given %v", told), func(t *testing.T) { testWrongClusterKey(t, told) })
+	}
+}
+
+func testWrongClusterKey(t *testing.T, told bool) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.AdminAccessKey, cfg.AdminSecretKey = "SKFIXEDADMIN00000001", "fixed-admin-secret-0123456789"
@@ -110,6 +119,9 @@ func TestWrongClusterKeyRefused(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if !told {
+		cfg.AdminAccessKey, cfg.AdminSecretKey = "", ""
 	}
 	cfg.ClusterKey = []byte("another-key-another-key-another-")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
