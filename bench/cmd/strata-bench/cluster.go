@@ -60,7 +60,6 @@ type benchCluster struct {
 	bin     string
 	procEnv []string
 	nodes   []*clusterNode
-	timeout raftTimeouts
 }
 
 const clusterSize = 3
@@ -70,7 +69,7 @@ const clusterSize = 3
 // every node is ready, the members list shows three reachable voters and
 // the versitygw backend is added with its region as the default. A
 // non-zero t is written to a --config file every node reads.
-func startCluster(ctx context.Context, e *env, name string, t raftTimeouts) (c *benchCluster, err error) {
+func startCluster(ctx context.Context, e *env, name string, t raftTimeouts) (*benchCluster, error) {
 	dir := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster dir: %w", err)
@@ -79,12 +78,14 @@ func startCluster(ctx context.Context, e *env, name string, t raftTimeouts) (c *
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("cluster key: %w", err)
 	}
-	c = &benchCluster{name: name, dir: dir, bin: e.strataBin, timeout: t, procEnv: []string{
+	c := &benchCluster{name: name, dir: dir, bin: e.strataBin, procEnv: []string{
 		"STRATA_CLUSTER_KEY=" + base64.StdEncoding.EncodeToString(key),
 		"STRATA_ADMIN_ACCESS_KEY=" + adminAK, "STRATA_ADMIN_SECRET_KEY=" + adminSK,
 	}}
+	ok := false
 	defer func() {
-		if err != nil {
+		// Whatever started must not outlive a failed start.
+		if !ok {
 			c.close()
 		}
 	}()
@@ -124,6 +125,7 @@ func startCluster(ctx context.Context, e *env, name string, t raftTimeouts) (c *
 		timings = t.String()
 	}
 	log.Printf("cluster %s: 3 voters at %s, %s, %s (%s)", name, c.nodes[0].s3URL, c.nodes[1].s3URL, c.nodes[2].s3URL, timings)
+	ok = true
 	return c, nil
 }
 
