@@ -73,7 +73,18 @@ func (n *Node) applyRouted(ctx context.Context, cmd []byte) (fsm.Result, error) 
 	var lastErr error
 	for {
 		if n.raft.State() == raft.Leader {
-			return n.applyAsLeader(ctx, cmd)
+			res, err := n.applyAsLeader(ctx, cmd)
+			// ErrNotLeader from raft itself (stepped down, a leadership
+			// transfer in progress) means nothing was submitted: route
+			// again, to whoever leads next.
+			if err == nil || !errors.Is(err, ErrNotLeader) {
+				return res, err
+			}
+			lastErr = err
+			if perr := n.pause(ctx, retryDelay); perr != nil {
+				return fsm.Result{}, fmt.Errorf("cluster: apply: %w (last attempt: %w)", perr, lastErr)
+			}
+			continue
 		}
 		addr, id := n.raft.LeaderWithID()
 		switch {
@@ -147,7 +158,15 @@ func (n *Node) readIndexRouted() (uint64, error) {
 	var lastErr error
 	for {
 		if n.raft.State() == raft.Leader {
-			return n.ReadIndex(ctx)
+			idx, err := n.ReadIndex(ctx)
+			if err == nil || !errors.Is(err, ErrNotLeader) {
+				return idx, err
+			}
+			lastErr = err
+			if perr := n.pause(ctx, retryDelay); perr != nil {
+				return 0, fmt.Errorf("%w (last attempt: %w)", perr, lastErr)
+			}
+			continue
 		}
 		addr, id := n.raft.LeaderWithID()
 		switch {
@@ -184,14 +203,12 @@ func (n *Node) removeServerRouted(ctx context.Context, id string) error {
 		case addr == "":
 			lastErr = n.notLeaderError()
 		default:
+			// Removal is idempotent: any failure may be retried.
 			err := n.cfg.LeaderClient.RemoveServer(ctx, string(addr), id)
-			if err == nil || !retryable(err) {
-				if err != nil {
-					return fmt.Errorf("remove %s through leader %s at %s: %w", id, lid, addr, err)
-				}
+			if err == nil {
 				return nil
 			}
-			lastErr = err
+			lastErr = fmt.Errorf("remove %s through leader %s at %s: %w", id, lid, addr, err)
 		}
 		if err := n.pause(ctx, retryDelay); err != nil {
 			return fmt.Errorf("cluster: remove server %s: %w (last attempt: %w)", id, err, lastErr)

@@ -36,15 +36,18 @@ type NodeStatus struct {
 	State        string `msgpack:"state" json:"state"`
 	AppliedIndex uint64 `msgpack:"applied_index" json:"applied_index"`
 	ClusterID    string `msgpack:"cluster_id" json:"cluster_id"`
+	// HasState: the node has raft state (it bootstrapped or was added to
+	// a cluster before). A voter without it lost its data directory.
+	HasState bool `msgpack:"has_state" json:"has_state"`
 }
 
 // Peer is a gossip member as the autopilot sees it.
 type Peer struct {
 	ID       string
 	RaftAddr string
-	// Alive: gossip currently reaches the member. Left: it announced a
-	// graceful leave (a dead member that did not leave stays a voter
-	// until an operator removes it).
+	// Alive: gossip currently reaches the member. Left: it left, or
+	// announced that it is leaving (a dead member that did not leave stays
+	// a voter until an operator removes it).
 	Alive bool
 	Left  bool
 }
@@ -117,8 +120,8 @@ func (n *Node) Leave(ctx context.Context) error {
 	if !containsID(servers, n.cfg.NodeID) {
 		return nil // already removed
 	}
-	if votersExcept(servers, n.cfg.NodeID) == 0 {
-		return fmt.Errorf("cluster: %w; it cannot leave (stop it instead, or add another node first)", ErrLastVoter)
+	if err := canLeave(servers, n.cfg.NodeID); err != nil {
+		return err
 	}
 	if n.raft.State() == raft.Leader {
 		if err := n.await(ctx, n.raft.LeadershipTransfer()); err != nil {
@@ -128,6 +131,23 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 	if err := n.removeServerRouted(ctx, n.cfg.NodeID); err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
+	}
+	return nil
+}
+
+// CanLeave reports why Leave would be refused (the last voter), without
+// changing anything.
+func (n *Node) CanLeave(ctx context.Context) error {
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	return canLeave(servers, n.cfg.NodeID)
+}
+
+func canLeave(servers []ServerInfo, id string) error {
+	if containsID(servers, id) && votersExcept(servers, id) == 0 {
+		return fmt.Errorf("cluster: %w; it cannot leave (stop it instead, or add another node first)", ErrLastVoter)
 	}
 	return nil
 }
@@ -172,6 +192,7 @@ func (n *Node) Status() NodeStatus {
 	if n.check() == nil {
 		st.State = n.raft.State().String()
 		st.RaftAddr = string(n.transport.LocalAddr())
+		st.HasState, _ = n.HasState()
 	}
 	return st
 }

@@ -12,7 +12,8 @@ import (
 // has an empty store, so nobody could sign the `strata join` that brings it
 // in; until the node's state holds a cluster, it accepts the admin key pair
 // it was started with (STRATA_ADMIN_ACCESS_KEY / STRATA_ADMIN_SECRET_KEY).
-// Once the cluster's state arrives, only the cluster's credentials count.
+// As soon as the node has raft state (it was added, even before it applied
+// the cluster's credentials), only the cluster's credentials count.
 type adminCredentials struct{ s *Server }
 
 // Lookup implements admin.Credentials.
@@ -33,6 +34,9 @@ func (a adminCredentials) Secret(ctx context.Context, accessKey string) (string,
 // holds no cluster yet.
 func (a adminCredentials) preJoin() (accessKey, secretKey string, ok bool) {
 	if a.s.cfg.AdminAccessKey == "" {
+		return "", "", false
+	}
+	if has, err := a.s.node.HasState(); err != nil || has {
 		return "", "", false
 	}
 	if _, initialised, err := a.s.fsm.Config(); err != nil || initialised {

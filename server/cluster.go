@@ -112,6 +112,11 @@ func (s *Server) startGossip(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("advertised raft address %s: %w", s.cnet.raftAddr, err)
 	}
+	// The first gossip message must already carry the cluster id, or a
+	// member of another cluster could merge before it is known.
+	if cfg, ok, err := s.fsm.Config(); err == nil && ok {
+		s.cnet.clusterID.Store(cfg.ClusterID)
+	}
 	g, err := gossip.Start(ctx, gossip.Config{
 		NodeID:         s.cfg.NodeID,
 		BindAddr:       s.cfg.GossipAddr,
@@ -127,9 +132,11 @@ func (s *Server) startGossip(ctx context.Context) error {
 		return fmt.Errorf("start gossip on %s: %w", s.cfg.GossipAddr, err)
 	}
 	s.cnet.gossip = g
-	s.goWorker(func(ctx context.Context) {
-		s.node.RunAutopilot(ctx, s.peers, g.Changed, s.cfg.AutopilotInterval)
+	ap := s.node.NewAutopilot(cluster.AutopilotConfig{
+		Peers: s.peers, Changed: g.Changed, Probe: s.cnet.client.Status,
+		Interval: s.cfg.AutopilotInterval, Stabilization: s.cfg.AutopilotStabilization,
 	})
+	s.goWorker(ap.Run)
 	s.goWorker(s.publishClusterID)
 	if len(s.cfg.Join) > 0 {
 		s.goWorker(s.joinLoop)
@@ -163,7 +170,7 @@ func (s *Server) peers() []cluster.Peer {
 		out = append(out, cluster.Peer{
 			ID: m.Name, RaftAddr: m.Meta.RaftAddr,
 			Alive: m.State == gossip.StateAlive || m.State == gossip.StateSuspect,
-			Left:  m.State == gossip.StateLeft,
+			Left:  m.State == gossip.StateLeft || m.Leaving,
 		})
 	}
 	return out
@@ -214,6 +221,12 @@ func (s *Server) joinLoop(ctx context.Context) {
 		_, err := s.cnet.gossip.JoinRetry(ctx, s.cfg.Join, joinRetryInterval)
 		switch {
 		case errors.Is(err, gossip.ErrWrongKey), errors.Is(err, gossip.ErrOtherCluster):
+			if has, _ := s.node.HasState(); has {
+				// A member of a cluster must not stop over one bad
+				// contact: its raft state and peers file find the rest.
+				s.log.Error("join: a listed member cannot be joined; relying on this node's raft state", "via", s.cfg.Join, "err", err)
+				return
+			}
 			s.fail(fmt.Errorf("cannot join %v: %w", s.cfg.Join, err))
 			return
 		case ctx.Err() != nil:
@@ -229,15 +242,10 @@ func (s *Server) joinLoop(ctx context.Context) {
 	}
 }
 
-// inCluster reports whether this node is in the raft configuration of a
-// cluster with a known leader.
+// inCluster reports whether this node is in a raft configuration.
 func (s *Server) inCluster(ctx context.Context) bool {
 	servers, err := s.node.Servers(ctx)
-	if err != nil || !containsServer(servers, s.cfg.NodeID) {
-		return false
-	}
-	_, leader := s.node.Leader()
-	return leader != ""
+	return err == nil && containsServer(servers, s.cfg.NodeID)
 }
 
 // joinCluster is `strata join`: contact the given members, then wait until
@@ -281,6 +289,9 @@ func (c *clusterNet) close() {
 	}
 	if c.rpcSrv != nil {
 		c.rpcSrv.Close()
+	}
+	if c.client != nil {
+		c.client.Close()
 	}
 	if c.mux != nil {
 		c.mux.Close()

@@ -30,6 +30,7 @@ func clusterConfig(t *testing.T, id string, join []string) Config {
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond, ApplyTimeout: 5 * time.Second,
 		FastGossip: true, GossipRejoinInterval: 500 * time.Millisecond, AutopilotInterval: 200 * time.Millisecond,
+		AutopilotStabilization: 200 * time.Millisecond,
 	}
 }
 

@@ -450,9 +450,14 @@ func TestJoinThroughAdminAPI(t *testing.T) {
 	if cl.NodeID != "n4" || cl.ClusterID == "" {
 		t.Fatalf("join answered %+v", cl)
 	}
-	if err := sameVoters(serverIDs(t, c.nodes[0]), append(c.nodes, n4)); err != nil {
-		t.Fatalf("right after join: %v", err)
+	// The join answers once n4 is in the configuration (as a non-voter);
+	// the autopilot promotes it once it has caught up and stayed healthy.
+	if got := serverIDs(t, c.nodes[0]); !containsServer(got, "n4") {
+		t.Fatalf("right after join n4 is not in the configuration: %+v", got)
 	}
+	eventually(t, waitTimeout, "n4 promoted to voter", func() error {
+		return sameVoters(serverIDs(t, c.nodes[0]), append(c.nodes, n4))
+	})
 	c.nodes = append(c.nodes, n4)
 	c.waitConverged(c.nodes...)
 	createBucket(t, n4, "via-n4")

@@ -134,11 +134,19 @@ func (m membership) Join(ctx context.Context, addrs []string) error {
 // then asks the process to exit (after the admin answer is written: the
 // HTTP shutdown waits for it).
 func (m membership) Leave(ctx context.Context) error {
+	// Announced first: once the leader removed this node, gossip must not
+	// make its autopilot add it back.
+	if err := m.s.node.CanLeave(ctx); err != nil {
+		return leaveError(err)
+	}
+	if err := m.s.cnet.gossip.AnnounceLeaving(ctx); err != nil {
+		m.s.log.Warn("announce leaving in gossip", "err", err)
+	}
 	if err := m.s.node.Leave(ctx); err != nil {
-		if errors.Is(err, cluster.ErrLastVoter) {
-			return fmt.Errorf("%w: %w", admin.ErrRefused, err)
+		if cerr := m.s.cnet.gossip.CancelLeaving(context.WithoutCancel(ctx)); cerr != nil {
+			m.s.log.Warn("withdraw the leaving announcement", "err", cerr)
 		}
-		return err
+		return leaveError(err)
 	}
 	if err := m.s.cnet.gossip.Leave(gossipLeaveTimeout); err != nil {
 		m.s.log.Warn("gossip leave", "err", err)
@@ -146,6 +154,14 @@ func (m membership) Leave(ctx context.Context) error {
 	m.s.log.Info("left the cluster; stopping")
 	m.s.exitAfterLeave()
 	return nil
+}
+
+// leaveError maps a refused leave to the admin API's 409.
+func leaveError(err error) error {
+	if errors.Is(err, cluster.ErrLastVoter) {
+		return fmt.Errorf("%w: %w", admin.ErrRefused, err)
+	}
+	return err
 }
 
 // Remove forces a dead node out of the raft configuration. A node that is

@@ -100,6 +100,9 @@ type Config struct {
 	FastGossip           bool
 	GossipRejoinInterval time.Duration
 	AutopilotInterval    time.Duration
+	// AutopilotStabilization is how long a new node must be reachable and
+	// caught up before it becomes a voter (0: cluster's default, 2 s).
+	AutopilotStabilization time.Duration
 	// MaxObjectSize bounds a single PUT (0: the gateway's 5 GiB).
 	MaxObjectSize int64
 	// ReadyTimeout bounds how long Start waits for the bootstrapped node to
@@ -190,13 +193,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.startRaft(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	// Gossip starts before anything is served: handlers use it, and its
+	// meta carries the listeners' addresses.
+	if err := s.startGossip(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.serve(); err != nil {
 		return nil, err
 	}
 	s.serveRPC()
-	if err := s.startGossip(ctx); err != nil {
-		return nil, err
-	}
 	s.startWorkers()
 	return s, nil
 }
@@ -313,7 +321,19 @@ func advertiseAddr(advertise string, bound net.Addr) (string, error) {
 	return net.JoinHostPort(advertise, port), nil
 }
 
-// serve starts the S3 and admin HTTP servers.
+// listen opens the S3 and admin listeners (serve starts serving them).
+func (s *Server) listen() error {
+	var err error
+	if s.s3Ln, err = net.Listen("tcp", s.cfg.S3Addr); err != nil {
+		return fmt.Errorf("s3 listener: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return nil
+}
+
+// serve starts the S3 and admin HTTP servers on the listeners.
 func (s *Server) serve() error {
 	gw, err := gateway.New(gateway.Config{Domains: s.cfg.Domains, MaxObjectSize: s.cfg.MaxObjectSize}, gateway.Deps{
 		State: s.fsm, Cluster: s.node, Backends: s.pool, Credentials: s.creds, Logger: s.log,
@@ -327,12 +347,6 @@ func (s *Server) serve() error {
 		Credentials: adminCredentials{s},
 		Logger:      s.log,
 	})
-	if s.s3Ln, err = net.Listen("tcp", s.cfg.S3Addr); err != nil {
-		return fmt.Errorf("s3 listener: %w", err)
-	}
-	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
-		return fmt.Errorf("admin listener: %w", err)
-	}
 	s.gw = gw
 	s.s3Srv = s.newHTTPServer(gw)
 	s.adminSrv = s.newHTTPServer(adminHandler)

@@ -40,6 +40,9 @@ type Member struct {
 	Addr  string
 	Meta  Meta
 	State State
+	// Leaving: the member announced a graceful leave (AnnounceLeaving)
+	// and is on its way out; it must not be added to the cluster again.
+	Leaving bool
 }
 
 // errClosed is returned by calls on a closed Gossip.
@@ -211,7 +214,9 @@ func (g *Gossip) Members() []Member {
 	g.d.mu.Lock()
 	out := make([]Member, 0, len(g.d.members))
 	for _, e := range g.d.members {
-		out = append(out, e.Member)
+		m := e.Member
+		m.Leaving = e.leaving
+		out = append(out, m)
 	}
 	g.d.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
@@ -253,6 +258,21 @@ func (g *Gossip) UpdateMeta(ctx context.Context) error {
 		return fmt.Errorf("gossip update meta: %w", err)
 	}
 	return nil
+}
+
+// AnnounceLeaving tells the other members, through this node's meta, that
+// it is about to leave, before it is removed from the raft configuration:
+// otherwise the leader's autopilot would see an alive member missing from
+// the configuration and add it right back.
+func (g *Gossip) AnnounceLeaving(ctx context.Context) error {
+	g.d.leaving.Store(true)
+	return g.UpdateMeta(ctx)
+}
+
+// CancelLeaving withdraws AnnounceLeaving after a leave that failed.
+func (g *Gossip) CancelLeaving(ctx context.Context) error {
+	g.d.leaving.Store(false)
+	return g.UpdateMeta(ctx)
 }
 
 // Leave announces a graceful leave (the others see this node as "left"),

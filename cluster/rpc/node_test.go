@@ -145,7 +145,8 @@ func TestThreeNodeForwarding(t *testing.T) {
 		{ID: "n2", RaftAddr: n2.node.Status().RaftAddr, Alive: true},
 		{ID: "n3", RaftAddr: n3.node.Status().RaftAddr, Alive: true},
 	}
-	if err := n1.node.Reconcile(ctx, peers); err != nil {
+	ap := n1.node.NewAutopilot(cluster.AutopilotConfig{Peers: func() []cluster.Peer { return peers }})
+	if err := ap.Reconcile(ctx); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
 	for _, n := range []*testClusterNode{n2, n3} {
