@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/xml"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/stratagw/strata/backend"
 	"github.com/stratagw/strata/fsm"
@@ -67,10 +70,51 @@ func (g *Gateway) deleteObject(ctx context.Context, req *request) (*response, er
 // of same-bytes B can still show r0's metadata over B's bytes: the backend
 // guard (If-Match on the ETag) cannot see the difference.
 //
-// What is left behind: a delete whose backend step succeeded and whose
-// commit did not (or the "B before A" cases) keeps a record without
-// bytes. It reads as 404 and stays listed until the key is written or
-// deleted again.
+// Records whose bytes are gone ("ghosts"). "Bw Ad Bc Ac" and "Bw Ad Ac
+// Bc" leave B's record without bytes, and so does a delete whose backend
+// step succeeded and whose commit did not. Such a record reads as 404 but
+// stays listed and keeps its bucket from being deleted, so it is removed
+// when a DELETE finds it after its own condition failed, and
+// when a GET or HEAD finds it. Removing it is safe because it describes
+// bytes that no longer exist, so the key already reads as deleted: the
+// removal changes no answer but the listing. The removal is conditional
+// on the ghost's own version (IfReplicaETag and IfModTime of the record
+// that was checked): a writer that re-creates the key writes its bytes
+// and then commits a new version with a new ModTime, so if it committed
+// first the condition fails and its record stays, and if it commits
+// after, its record replaces nothing. Either way it comes after the
+// deletion the ghost stands for.
+//
+// That argument holds only if "not found" is true. A backend may answer
+// "not found" for an object it stored a moment ago: an S3-compatible
+// store that is only eventually consistent, or an fs backend on NFS whose
+// client still caches the name as missing. Then, in "Ad Bw Bc Ac", A's
+// re-read would see B's fresh record without bytes and remove an
+// acknowledged write. So a ghost is removed only when its record is older
+// than Config.RepairGrace (ModTime against this node's clock: the grace
+// must also cover clock skew between nodes), the longest such a backend
+// takes to show what it stored. A young ghost stays until a later GET,
+// HEAD or DELETE of the key. And "not found" must be about the object: a
+// backend that lost the whole backing bucket (a wrong endpoint, an
+// unmounted share) answers "not found" for everything, so every
+// replica's backing bucket must answer a listing first; any backend error
+// stops the removal.
+//
+// What is still left behind: a young ghost until the key is read, written
+// or deleted again after the grace, and a ghost on a backend that lost its
+// backing bucket (404, listed) until an operator fixes the backend or
+// deletes the key.
+
+// maxGhostRounds bounds how many newer records a DELETE removes as ghosts
+// after its own condition failed: each round means yet another writer
+// committed meanwhile, which a new DELETE from the client can handle.
+const maxGhostRounds = 2
+
+// DefaultRepairGrace is Config.RepairGrace when it is zero: far longer
+// than the S3-compatible stores and NFS attribute caches strata expects
+// take to show an object they stored, and short enough that a ghost goes
+// from listings within minutes of being read.
+const DefaultRepairGrace = time.Minute
 
 // removeObject deletes bucket/key: under the local per-key lock it reads
 // the record, deletes its backing objects and then removes the record if
@@ -91,7 +135,15 @@ func (g *Gateway) removeObject(ctx context.Context, bucket, key string) error {
 	if err := g.deleteReplicas(ctx, o); err != nil {
 		return err
 	}
-	return g.commitDelete(ctx, o)
+	removed, err := g.deleteIfCurrent(ctx, o)
+	if err != nil || removed {
+		return err
+	}
+	// Another writer committed a newer record after our backend delete:
+	// that write comes after this delete, which is complete. The newer
+	// record may describe bytes our backend delete removed (Bw Ad Bc Ac).
+	g.removeNewerGhosts(ctx, bucket, key)
+	return nil
 }
 
 // isNoSuchKey reports whether err is the gateway's NoSuchKey.
@@ -117,22 +169,130 @@ func (g *Gateway) deleteReplicas(ctx context.Context, o fsm.Object) error {
 	return nil
 }
 
-// commitDelete removes the record o if it is still the current version.
-// A failed condition is success: another writer committed a newer record
-// after our backend delete, and that write comes after this delete. (A
-// record with neither replica nor ModTime, which no writer creates, has
-// no version to compare and is removed unconditionally.)
-func (g *Gateway) commitDelete(ctx context.Context, o fsm.Object) error {
+// deleteIfCurrent removes the record o if it is still the current
+// version; removed is false, with no error, when another writer replaced
+// it. (A record with neither replica nor ModTime, which no writer
+// creates, has no version to compare and is removed unconditionally.)
+func (g *Gateway) deleteIfCurrent(ctx context.Context, o fsm.Object) (removed bool, err error) {
 	cmd := fsm.DeleteObject{Bucket: o.Bucket, Key: o.Key, IfModTime: o.ModTime}
 	if len(o.Replicas) > 0 {
 		cmd.IfReplicaETag = o.Replicas[0].ETag
 	}
-	_, err := g.apply(ctx, fsm.CmdDeleteObject, cmd)
+	_, err = g.apply(ctx, fsm.CmdDeleteObject, cmd)
 	if errors.Is(err, fsm.ErrCode(fsm.CodePreconditionFailed)) {
-		g.log.Debug("delete found a newer record: kept it", "bucket", o.Bucket, "key", o.Key, "err", err)
-		return nil
+		g.log.Debug("a newer record replaced the one read: kept it", "bucket", o.Bucket, "key", o.Key, "err", err)
+		return false, nil
 	}
-	return err
+	return err == nil, err
+}
+
+// removeNewerGhosts runs after a DELETE's condition failed, under the
+// per-key lock: it reads the record again (strong read) and removes it if
+// it is a ghost, and again if yet another writer replaced it meanwhile,
+// at most maxGhostRounds times. The DELETE already took effect, so
+// failures here are only logged.
+func (g *Gateway) removeNewerGhosts(ctx context.Context, bucket, key string) {
+	for range maxGhostRounds {
+		cur, err := g.object(ctx, bucket, key)
+		if isNoSuchKey(err) {
+			return
+		}
+		if err != nil {
+			g.log.Warn("delete: could not read the newer record to check its bytes", "bucket", bucket, "key", key, "err", err)
+			return
+		}
+		ghost, err := g.isGhost(ctx, cur)
+		if err != nil {
+			g.log.Warn("delete: could not check the bytes of the newer record", "bucket", bucket, "key", key, "err", err)
+		}
+		if !ghost {
+			return
+		}
+		removed, err := g.deleteGhost(ctx, cur)
+		if err != nil {
+			g.log.Warn("delete: could not remove a newer record without bytes", "bucket", bucket, "key", key, "err", err)
+		}
+		if removed || err != nil {
+			return
+		}
+	}
+}
+
+// isGhost reports whether record o is a ghost (object_delete.go, top)
+// that may be removed: older than the repair grace, every replica missing
+// on its backend and every replica's backing bucket present. The caller
+// holds the per-key lock, so no write of the key on this node is between
+// its backend step and its commit.
+func (g *Gateway) isGhost(ctx context.Context, o fsm.Object) (bool, error) {
+	if !g.oldEnoughToRepair(o) {
+		return false, nil
+	}
+	return g.bytesGone(ctx, o)
+}
+
+// deleteGhost removes the ghost o if it is still the current version;
+// removed is false, with no error, when a writer replaced it.
+func (g *Gateway) deleteGhost(ctx context.Context, o fsm.Object) (removed bool, err error) {
+	removed, err = g.deleteIfCurrent(ctx, o)
+	if removed {
+		g.log.Warn("removed a record whose bytes are gone on every replica (a delete took effect; its commit failed or lost to a write it had overtaken)",
+			"bucket", o.Bucket, "key", o.Key, "etag", o.ETag, "mod_time", o.ModTime)
+	}
+	return removed, err
+}
+
+// oldEnoughToRepair reports whether o is older than the repair grace, so
+// that a backend that still does not show its bytes has lost them.
+func (g *Gateway) oldEnoughToRepair(o fsm.Object) bool {
+	grace := cmp.Or(g.cfg.RepairGrace, DefaultRepairGrace)
+	return grace > 0 && g.cfg.Now().Sub(o.ModTime) >= grace
+}
+
+// bytesGone reports whether every replica of o is missing on a backend
+// whose backing bucket exists. A record without replicas is not a ghost:
+// no writer creates one, so it is left for a human to look at.
+func (g *Gateway) bytesGone(ctx context.Context, o fsm.Object) (bool, error) {
+	if len(o.Replicas) == 0 {
+		return false, nil
+	}
+	for _, r := range o.Replicas {
+		be, err := g.backend(ctx, r.BackendID)
+		if err != nil {
+			return false, err
+		}
+		_, err = be.HeadObject(ctx, r.Bucket, r.Key)
+		switch {
+		case err == nil:
+			return false, nil
+		case !errors.Is(err, backend.ErrNotFound):
+			return false, fmt.Errorf("head %s/%s on %s: %w", r.Bucket, r.Key, r.BackendID, err)
+		}
+		if err := backingBucketExists(ctx, be, r); err != nil {
+			return false, fmt.Errorf("replica %s/%s on %s: %w", r.Bucket, r.Key, r.BackendID, err)
+		}
+	}
+	return true, nil
+}
+
+// errBackingBucketMissing: a replica's backing bucket answered "not
+// found", so its objects' "not found" says nothing about the object.
+var errBackingBucketMissing = errors.New("the backing bucket is missing: records are kept until the backend is fixed")
+
+// backingBucketExists checks that r's backing bucket exists, the one
+// thing a HEAD's "not found" cannot tell (backend.ErrNotFound covers
+// bucket and object). It lists under the prefix "<key>/", which is
+// narrow on every backend (fs walks only that directory); what it finds
+// does not matter.
+func backingBucketExists(ctx context.Context, be backend.Backend, r fsm.Replica) error {
+	prefix := strings.TrimRight(r.Key, "/") + "/"
+	_, _, err := be.ListObjects(ctx, r.Bucket, prefix, "", 1)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return fmt.Errorf("%w: %w", errBackingBucketMissing, err)
+	case err != nil:
+		return fmt.Errorf("list backing bucket %s: %w", r.Bucket, err)
+	}
+	return nil
 }
 
 // maxDeleteObjects is S3's limit of keys per DeleteObjects request.

@@ -46,8 +46,9 @@ func (g *Gateway) headObject(ctx context.Context, req *request) (*response, erro
 // record adopts the backing object and the read is served from it
 // (adoptBacking). A backing object that is still missing was removed by a
 // delete, which deletes the bytes before the record (object_delete.go):
-// the key reads as deleted, 404 NoSuchKey, and the record stays. Any
-// other persistent mismatch is 503 rather than wrong bytes.
+// the key reads as deleted, 404 NoSuchKey, and the record is removed once
+// it is older than the repair grace (repairOnRead). Any other persistent
+// mismatch is 503 rather than wrong bytes.
 func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (*response, error) {
 	if err := g.authorize(ctx, req, "s3:GetObject"); err != nil {
 		return nil, err
@@ -80,11 +81,33 @@ func (g *Gateway) readObject(ctx context.Context, req *request, withBody bool) (
 	case errors.Is(err, errReplicaChanged) && errors.Is(err, backend.ErrNotFound):
 		g.log.Warn("record without backing object read as deleted (a delete removed the bytes; its commit failed or lost to a newer write)",
 			"id", req.ID, "bucket", req.Bucket, "key", req.Key, "err", err)
+		g.repairOnRead(ctx, req, o)
 		return nil, noSuchKey(req.Key)
 	case errors.Is(err, errReplicaChanged):
 		return nil, &APIError{Code: ErrServiceUnavailable, Message: "The object is being modified. Please retry.", Cause: err}
 	}
 	return resp, err
+}
+
+// repairOnRead removes the record o, which a read found without bytes on
+// every replica, if it is a ghost old enough to remove (see the top of
+// object_delete.go). It does nothing while a write or delete of the key
+// holds the per-key lock on this node: that one is about to commit a
+// record of its own, or to find this one. The read answers 404 either
+// way, so failures are only logged.
+func (g *Gateway) repairOnRead(ctx context.Context, req *request, o fsm.Object) {
+	unlock, ok := g.locks.tryLock(o.Bucket, o.Key)
+	if !ok {
+		return
+	}
+	defer unlock()
+	ghost, err := g.isGhost(ctx, o)
+	if err == nil && ghost {
+		_, err = g.deleteGhost(ctx, o)
+	}
+	if err != nil {
+		g.log.Warn("read: record without bytes not removed", "id", req.ID, "bucket", o.Bucket, "key", o.Key, "err", err)
+	}
 }
 
 // errReplicaChanged: the backing object no longer matches the record.

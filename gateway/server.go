@@ -31,6 +31,12 @@ type Config struct {
 	// Now is the clock used for signature checks and timestamps (default
 	// time.Now); tests set it to simulate skew.
 	Now func() time.Time
+	// RepairGrace is how old (by ModTime, on this node's clock) a record
+	// whose bytes are missing on every replica must be before a read or a
+	// delete removes it: the longest a backend may answer "not found" for
+	// an object it just stored (see object_delete.go). 0 means
+	// DefaultRepairGrace; negative turns the repair off.
+	RepairGrace time.Duration
 }
 
 // Gateway is the S3 API handler. It is safe for concurrent use.
