@@ -33,7 +33,9 @@ type Config struct {
 	// interfaces).
 	Advertise string `yaml:"advertise"`
 	// Bootstrap forms a new one-voter cluster when the node has no raft
-	// state. A node that is not told to join bootstraps anyway.
+	// state. A node given neither join nor advertise bootstraps anyway
+	// (the zero-config development node); any other node without it
+	// waits to be added to a cluster.
 	Bootstrap bool     `yaml:"bootstrap"`
 	Join      []string `yaml:"join"`
 	// ClusterKeyFile holds the base64 cluster key; STRATA_CLUSTER_KEY

@@ -11,7 +11,7 @@ type Overrides struct {
 	RaftAddr          *string  `name:"raft-addr" help:"Raft transport listen address (default :9100)."`
 	GossipAddr        *string  `name:"gossip-addr" help:"Gossip listen address (default :9101)."`
 	Advertise         *string  `name:"advertise" help:"Host (or host:port) other nodes dial for raft."`
-	Bootstrap         bool     `name:"bootstrap" help:"Form a new cluster if this node has no raft state."`
+	Bootstrap         bool     `name:"bootstrap" help:"Form a new cluster if this node has no raft state (implied for a node given neither --join nor --advertise: the zero-config development node)."`
 	Join              []string `name:"join" help:"Members of an existing cluster to join (HOST:PORT,...)." sep:","`
 	ClusterKeyFile    *string  `name:"cluster-key-file" help:"File with the base64 cluster key (else env STRATA_CLUSTER_KEY, else <data-dir>/cluster.key)."`
 	Domains           []string `name:"domain" help:"Base domain for virtual-hosted-style requests (repeatable)." sep:"none"`

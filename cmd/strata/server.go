@@ -44,10 +44,10 @@ func (c *serverCmd) Run(e env) error {
 	srv, err := server.Start(ctx, server.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, S3Addr: cfg.S3Addr, AdminAddr: cfg.AdminAddr,
 		RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr, Advertise: cfg.Advertise,
-		// A node that is not told to join forms its own cluster (a no-op
-		// when it already has raft state); with both, --join only names
-		// gossip contacts for finding the cluster again after a restart.
-		Bootstrap:      cfg.Bootstrap || len(cfg.Join) == 0,
+		// See autoBootstrap; with both --bootstrap and --join, --join only
+		// names gossip contacts for finding the cluster again after a
+		// restart.
+		Bootstrap:      cfg.Bootstrap || autoBootstrap(cfg),
 		Join:           cfg.Join,
 		ClusterKey:     key.Key,
 		AdminAccessKey: e.getenv("STRATA_ADMIN_ACCESS_KEY"), AdminSecretKey: e.getenv("STRATA_ADMIN_SECRET_KEY"),
@@ -132,4 +132,14 @@ func printBanner(w io.Writer, cfg config.Config, srv *server.Server) {
 	default:
 		fmt.Fprintln(w, "\nAdmin credential: the one set when this cluster was bootstrapped")
 	}
+}
+
+// autoBootstrap reports whether a node not given --bootstrap forms a
+// cluster of its own anyway: the zero-config development node does. A
+// node that is told to join, or that advertises an address for other
+// nodes to reach (so it is meant for a cluster), waits instead to be added
+// (--join, or `strata join` later) — otherwise it would bootstrap a
+// cluster of its own that no other cluster can ever take in.
+func autoBootstrap(cfg config.Config) bool {
+	return len(cfg.Join) == 0 && cfg.Advertise == ""
 }

@@ -196,8 +196,9 @@ job "strata" {
           {{- end }}
           {{- end }}
           {{- if ne (env "NOMAD_ALLOC_INDEX") "0" }}
-            # Never an empty list: a node told to join nobody bootstraps a
-            # cluster of its own. When nobody was registered yet, the node
+            # Never an empty list: a node with a join list keeps trying it
+            # (one that advertises an address and has none would only wait
+            # for `strata join`). When nobody was registered yet, the node
             # retries this name until the ready check restarts the task
             # with the list rendered again; otherwise it is ignored.
             - "strata-0.invalid:9101"
