@@ -529,3 +529,22 @@ func TestReadKeepsRecordsWhenBackingBucketIsGone(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairDisabled: a negative RepairGrace turns the removal of records
+// without bytes off, for reads and deletes alike.
+func TestRepairDisabled(t *testing.T) {
+	r := newRaceRig(t, rigOptions{grace: -1})
+	mod := r.clock.Now().Add(-24 * time.Hour)
+	r.commit(r.writeBytes("old bytes"), mod.Add(-time.Hour))
+	var info backend.ObjectInfo
+	r.backends.beforeGet = func() { info = r.writeBytes("new bytes") }
+	r.cl.beforeDelete = func() { r.commit(info, mod) }
+	if err := r.g.removeObject(context.Background(), "b", "k"); err != nil {
+		t.Fatalf("removeObject: %v", err)
+	}
+	if r.backends.beforeGet != nil || r.cl.beforeDelete != nil {
+		t.Fatal("a hook did not fire: the delete did not run the steps this test interleaves with")
+	}
+	r.assertReadsDeleted("repair off")
+	r.assertKept("after a delete and reads with the repair off", mod)
+}
