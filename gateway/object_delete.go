@@ -110,11 +110,12 @@ func (g *Gateway) deleteObject(ctx context.Context, req *request) (*response, er
 // committed meanwhile, which a new DELETE from the client can handle.
 const maxGhostRounds = 2
 
-// DefaultRepairGrace is Config.RepairGrace when it is zero: far longer
-// than the S3-compatible stores and NFS attribute caches strata expects
-// take to show an object they stored, and short enough that a ghost goes
-// from listings within minutes of being read.
-const DefaultRepairGrace = time.Minute
+// DefaultRepairGrace is Config.RepairGrace when it is zero. An NFS client
+// may keep a name it saw as missing for as long as it caches its
+// directory's attributes (acdirmax, 60 s by default); five minutes covers
+// that, a lagging S3-compatible store and some clock skew, and is still
+// short enough that a ghost leaves listings soon after it is read.
+const DefaultRepairGrace = 5 * time.Minute
 
 // removeObject deletes bucket/key: under the local per-key lock it reads
 // the record, deletes its backing objects and then removes the record if
