@@ -52,7 +52,12 @@ type Config struct {
 	// OrphanGrace is how old a backing object no record points at must be
 	// before the orphan cleaner deletes it; OrphanInterval is the time
 	// between two sweeps.
-	OrphanGrace       time.Duration `yaml:"orphan_grace"`
+	OrphanGrace time.Duration `yaml:"orphan_grace"`
+	// RepairGrace is how old a record whose backing bytes are gone must be
+	// before a read or delete of its key removes it (0: 5m; negative:
+	// never). It covers backends that briefly answer "not found" for an
+	// object just written (eventually consistent stores, NFS caches).
+	RepairGrace       time.Duration `yaml:"repair_grace"`
 	OrphanInterval    time.Duration `yaml:"orphan_interval"`
 	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`

@@ -82,6 +82,10 @@ type Config struct {
 	// replication.DefaultOrphanInterval).
 	OrphanGrace    time.Duration
 	OrphanInterval time.Duration
+	// RepairGrace is how old a record whose bytes are gone must be before
+	// a read or delete of its key removes it (0: the gateway's default;
+	// negative: never).
+	RepairGrace time.Duration
 	// Consistency is "strong" (default) or "local".
 	Consistency string
 	// Raft tuning; zero means the cluster package's defaults.
@@ -335,7 +339,7 @@ func (s *Server) listen() error {
 
 // serve starts the S3 and admin HTTP servers on the listeners.
 func (s *Server) serve() error {
-	gw, err := gateway.New(gateway.Config{Domains: s.cfg.Domains, MaxObjectSize: s.cfg.MaxObjectSize}, gateway.Deps{
+	gw, err := gateway.New(gateway.Config{Domains: s.cfg.Domains, MaxObjectSize: s.cfg.MaxObjectSize, RepairGrace: s.cfg.RepairGrace}, gateway.Deps{
 		State: s.fsm, Cluster: s.node, Backends: s.pool, Credentials: s.creds, Logger: s.log,
 	})
 	if err != nil {

@@ -55,7 +55,7 @@ func (c *serverCmd) Run(e env) error {
 		FSLockdown: cfg.Lockdown(), FSAllowedRoots: cfg.FSAllowedRoots,
 		DevBackend:   cfg.WantDevBackend(),
 		UploadExpiry: cfg.UploadExpiry, Consistency: cfg.Consistency,
-		OrphanGrace: cfg.OrphanGrace, OrphanInterval: cfg.OrphanInterval,
+		OrphanGrace: cfg.OrphanGrace, OrphanInterval: cfg.OrphanInterval, RepairGrace: cfg.RepairGrace,
 		SnapshotInterval: cfg.SnapshotInterval, SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, ApplyTimeout: cfg.ApplyTimeout,
