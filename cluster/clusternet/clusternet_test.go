@@ -294,7 +294,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMux(ln, newID(t, key), nil, time.Second)
+	m := newMux(ln, newID(t, key), nil, withTimeout(time.Second))
 	addr := m.Addr().String()
 	id := newID(t, key)
 

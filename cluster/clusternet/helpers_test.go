@@ -54,13 +54,26 @@ func (l *logBuf) String() string {
 // returns it with its captured debug log.
 func startMux(t testing.TB, id *Identity, handshakeTimeout time.Duration) (*Mux, *logBuf) {
 	t.Helper()
+	return startMuxOpts(t, id, withTimeout(handshakeTimeout))
+}
+
+// withTimeout is the default options with another handshake timeout.
+func withTimeout(d time.Duration) muxOptions {
+	o := defaultMuxOptions()
+	o.handshakeTimeout = d
+	return o
+}
+
+// startMuxOpts is startMux with all of the mux's limits chosen.
+func startMuxOpts(t testing.TB, id *Identity, opts muxOptions) (*Mux, *logBuf) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuf{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := newMux(ln, id, logger, handshakeTimeout)
+	m := newMux(ln, id, logger, opts)
 	t.Cleanup(func() { _ = m.Close() })
 	return m, logs
 }

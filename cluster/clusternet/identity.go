@@ -7,7 +7,10 @@
 // the ed25519 key derived from the shared cluster key. Holding the cluster key
 // is therefore the only credential; there is no CA to run and no certificate
 // to rotate, and a node started with another key fails loudly on both sides.
-// After the handshake, ALPN tells raft connections from RPC connections.
+// After the handshake, ALPN tells raft connections from RPC connections, and
+// both sides exchange their cluster id: two clusters sharing a key (a node
+// whose data directory was wiped bootstraps a new one on the same address)
+// must never talk raft to each other.
 package clusternet
 
 import (
@@ -23,15 +26,18 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
-// ALPN protocol names routed by the Mux.
+// ALPN protocol names routed by the Mux. Version 2 starts every connection
+// with the cluster id preamble; a version 1 peer fails the handshake (no
+// common protocol) instead of misreading the preamble.
 const (
 	// ProtoRaft carries hashicorp/raft's network transport.
-	ProtoRaft = "strata-raft/1"
+	ProtoRaft = "strata-raft/2"
 	// ProtoRPC carries the cluster RPC (HTTP/1.1).
-	ProtoRPC = "strata-rpc/1"
+	ProtoRPC = "strata-rpc/2"
 )
 
 var (
@@ -67,6 +73,31 @@ type Identity struct {
 	// pub is the PKIX encoding of the derived public key, compared against
 	// each peer's leaf certificate.
 	pub []byte
+	// clusterID returns the id this node announces; nil means "" (not
+	// joined yet). It changes once, when a joining node learns its cluster.
+	clusterID atomic.Pointer[func() string]
+}
+
+// SetClusterID makes fn the source of the cluster id this node announces
+// on every connection it dials or accepts from now on; nil means no id
+// yet. fn is called once per connection, so it must be cheap and must not
+// block (an atomic load). An empty id matches every cluster; a non-empty
+// one refuses peers announcing another non-empty id. Connections already
+// established are not checked again.
+func (id *Identity) SetClusterID(fn func() string) {
+	if fn == nil {
+		id.clusterID.Store(nil)
+		return
+	}
+	id.clusterID.Store(&fn)
+}
+
+// localClusterID is the id to announce now.
+func (id *Identity) localClusterID() string {
+	if fn := id.clusterID.Load(); fn != nil {
+		return (*fn)()
+	}
+	return ""
 }
 
 // NewIdentity derives the cluster's ed25519 key from clusterKey with
@@ -156,10 +187,11 @@ func (id *Identity) serverConfig(remote string) *tls.Config {
 	}
 }
 
-// Dial connects to addr and completes a mutually authenticated TLS 1.3
-// handshake offering ALPN proto. Without a deadline on ctx, connect and
-// handshake together are bounded by 3 s. Every error wraps ErrDial; a peer
-// with another cluster key also wraps ErrWrongClusterKey.
+// Dial connects to addr, completes a mutually authenticated TLS 1.3
+// handshake offering ALPN proto, and exchanges cluster ids with the peer.
+// Without a deadline on ctx, all of it is bounded by 3 s. Every error wraps
+// ErrDial; a peer with another cluster key also wraps ErrWrongClusterKey,
+// one of another cluster ErrOtherCluster.
 func (id *Identity) Dial(ctx context.Context, addr, proto string) (net.Conn, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -179,6 +211,17 @@ func (id *Identity) Dial(ctx context.Context, addr, proto string) (net.Conn, err
 	if got := conn.ConnectionState().NegotiatedProtocol; got != proto {
 		_ = conn.Close()
 		return nil, fmt.Errorf("%w %s: peer does not speak %q", ErrDial, addr, proto)
+	}
+	deadline, _ := ctx.Deadline() // set above when the caller had none
+	if err := agreeOnCluster(ctx, conn, deadline, addr, id.localClusterID()); err != nil {
+		_ = conn.Close()
+		// TLS 1.3 clients finish the handshake before the server has
+		// checked their certificate: a rejection arrives here, on the
+		// first read.
+		if kerr := rejectedKey(addr, err); kerr != nil {
+			err = kerr
+		}
+		return nil, fmt.Errorf("%w %s: %w", ErrDial, addr, err)
 	}
 	return conn, nil
 }
@@ -202,6 +245,15 @@ func (id *Identity) RaftDialer() func(addr string, timeout time.Duration) (net.C
 // bad_certificate alert, never the client's certificate; on port 9100 the
 // only reason a strata peer rejects our certificate is a different key.
 func handshakeError(addr string, err error) error {
+	if kerr := rejectedKey(addr, err); kerr != nil {
+		return kerr
+	}
+	return fmt.Errorf("tls handshake: %w", err)
+}
+
+// rejectedKey returns the error to report when err says that either side
+// refused the other's cluster key, and nil otherwise.
+func rejectedKey(addr string, err error) error {
 	if errors.Is(err, ErrWrongClusterKey) {
 		return err
 	}
@@ -210,5 +262,5 @@ func handshakeError(addr string, err error) error {
 		op.Err.Error() == "tls: bad certificate" {
 		return fmt.Errorf("%w (%v)", wrongKey(addr), err)
 	}
-	return fmt.Errorf("tls handshake: %w", err)
+	return nil
 }

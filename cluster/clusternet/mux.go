@@ -11,17 +11,47 @@ import (
 	"time"
 )
 
-// defaultHandshakeTimeout bounds each accepted connection's handshake so a
-// silent or slow client holds nothing but its own goroutine for long.
-const defaultHandshakeTimeout = 10 * time.Second
+// Defaults for NewMux. Everything before the handshake completes is
+// unauthenticated work anyone who reaches the port can cause, so it is
+// bounded in time and in number. A cluster node opens a handful of
+// connections to each peer, far below the limit.
+const (
+	defaultHandshakeTimeout = 5 * time.Second
+	defaultMaxHandshakes    = 64
+	// defaultLogEvery spaces repeated warnings about the same remote host.
+	defaultLogEvery = time.Minute
+	// logLimiterKeys bounds the hosts the log limiter remembers.
+	logLimiterKeys = 1024
+)
+
+// muxOptions are the mux's limits; tests shrink them.
+type muxOptions struct {
+	handshakeTimeout time.Duration // TLS handshake plus cluster id exchange
+	maxHandshakes    int           // concurrent; more are closed at once
+	logEvery         time.Duration // per remote host and kind of refusal
+}
+
+func defaultMuxOptions() muxOptions {
+	return muxOptions{
+		handshakeTimeout: defaultHandshakeTimeout,
+		maxHandshakes:    defaultMaxHandshakes,
+		logEvery:         defaultLogEvery,
+	}
+}
 
 // Mux accepts connections on one listener, authenticates them with the
-// cluster identity, and hands each to the Listener of its ALPN protocol.
+// cluster identity, checks the peer's cluster id, and hands each to the
+// Listener of its ALPN protocol.
 type Mux struct {
-	raw              net.Listener
-	id               *Identity
-	logger           *slog.Logger
-	handshakeTimeout time.Duration
+	raw    net.Listener
+	id     *Identity
+	logger *slog.Logger
+	opts   muxOptions
+	// slots holds one token per handshake in progress.
+	slots chan struct{}
+	// logs rate-limits warnings that a misconfigured peer would otherwise
+	// repeat several times a second.
+	logs *logLimiter
 
 	ctx    context.Context // canceled by Close; aborts handshakes in flight
 	cancel context.CancelFunc
@@ -34,24 +64,28 @@ type Mux struct {
 }
 
 // NewMux starts accepting on ln. It takes ownership of ln: Close closes it.
-// A nil logger discards logs.
+// A nil logger discards logs. At most 64 connections are in their handshake
+// at once (later ones are closed at once), and each has 5 s to complete it.
+// The cluster id the mux announces and checks is id's (SetClusterID).
 func NewMux(ln net.Listener, id *Identity, logger *slog.Logger) *Mux {
-	return newMux(ln, id, logger, defaultHandshakeTimeout)
+	return newMux(ln, id, logger, defaultMuxOptions())
 }
 
-func newMux(ln net.Listener, id *Identity, logger *slog.Logger, handshakeTimeout time.Duration) *Mux {
+func newMux(ln net.Listener, id *Identity, logger *slog.Logger, opts muxOptions) *Mux {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mux{
-		raw:              ln,
-		id:               id,
-		logger:           logger,
-		handshakeTimeout: handshakeTimeout,
-		ctx:              ctx,
-		cancel:           cancel,
-		listeners:        make(map[string]*listener),
+		raw:       ln,
+		id:        id,
+		logger:    logger,
+		opts:      opts,
+		slots:     make(chan struct{}, opts.maxHandshakes),
+		logs:      newLogLimiter(opts.logEvery, logLimiterKeys),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[string]*listener),
 	}
 	for _, p := range []string{ProtoRaft, ProtoRPC} {
 		m.listeners[p] = newListener(m, p)
@@ -118,39 +152,86 @@ func (m *Mux) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		select {
+		case m.slots <- struct{}{}:
+		default:
+			_ = conn.Close()
+			m.busy(conn.RemoteAddr().String())
+			continue
+		}
 		m.wg.Add(1)
 		go m.serveConn(conn)
 	}
 }
 
-// serveConn authenticates one connection and delivers it.
+// busy logs that a connection was turned away for lack of a handshake
+// slot. Once per interval for all hosts: a flood is one event.
+func (m *Mux) busy(remote string) {
+	if ok, n := m.logs.allow("busy"); ok {
+		m.logger.Debug("cluster port: too many handshakes in progress, closed connection",
+			"remote", remote, "limit", m.opts.maxHandshakes, "suppressed", n)
+	}
+}
+
+// warnPeer logs a refused peer at most once per interval per remote host
+// and kind of refusal.
+func (m *Mux) warnPeer(kind, remote string, err error) {
+	host, _, splitErr := net.SplitHostPort(remote)
+	if splitErr != nil {
+		host = remote
+	}
+	if ok, n := m.logs.allow(kind + " " + host); ok {
+		m.logger.Warn("cluster port: refused peer", "remote", remote, "err", err, "suppressed", n)
+	}
+}
+
+// serveConn authenticates one connection, checks its cluster id, and
+// delivers it. It holds a handshake slot until the connection is
+// authenticated or dropped.
 func (m *Mux) serveConn(raw net.Conn) {
 	defer m.wg.Done()
-	remote := raw.RemoteAddr().String()
-	conn := tls.Server(raw, m.id.serverConfig(remote))
-	ctx, cancel := context.WithTimeout(m.ctx, m.handshakeTimeout)
-	defer cancel()
-	_ = raw.SetDeadline(time.Now().Add(m.handshakeTimeout))
-	if err := conn.HandshakeContext(ctx); err != nil {
+	conn, proto, ok := m.authenticate(raw)
+	<-m.slots
+	if !ok {
 		_ = raw.Close()
+		return
+	}
+	m.listeners[proto].deliver(conn)
+}
+
+// authenticate runs the TLS handshake and the cluster id exchange on raw
+// within the handshake timeout, and logs why it failed if it did.
+func (m *Mux) authenticate(raw net.Conn) (*tls.Conn, string, bool) {
+	remote := raw.RemoteAddr().String()
+	deadline := time.Now().Add(m.opts.handshakeTimeout)
+	conn := tls.Server(raw, m.id.serverConfig(remote))
+	ctx, cancel := context.WithDeadline(m.ctx, deadline)
+	defer cancel()
+	_ = raw.SetDeadline(deadline)
+	if err := conn.HandshakeContext(ctx); err != nil {
 		err = handshakeError(remote, err)
 		if errors.Is(err, ErrWrongClusterKey) {
-			m.logger.Warn("cluster port: refused peer", "remote", remote, "err", err)
+			m.warnPeer("key", remote, err)
 		} else {
 			// Port scanners and health probes are routine, not news.
 			m.logger.Debug("cluster port: handshake failed", "remote", remote, "err", err)
 		}
-		return
+		return nil, "", false
 	}
-	_ = raw.SetDeadline(time.Time{})
 	proto := conn.ConnectionState().NegotiatedProtocol
-	l, ok := m.listeners[proto]
-	if !ok {
+	if _, ok := m.listeners[proto]; !ok {
 		m.logger.Debug("cluster port: no protocol negotiated, closing", "remote", remote, "proto", proto)
-		_ = conn.Close()
-		return
+		return nil, "", false
 	}
-	l.deliver(conn)
+	if err := agreeOnCluster(m.ctx, conn, deadline, remote, m.id.localClusterID()); err != nil {
+		if errors.Is(err, ErrOtherCluster) {
+			m.warnPeer("cluster", remote, err)
+		} else {
+			m.logger.Debug("cluster port: cluster id exchange failed", "remote", remote, "err", err)
+		}
+		return nil, "", false
+	}
+	return conn, proto, true
 }
 
 // listener is one protocol's side of the mux.

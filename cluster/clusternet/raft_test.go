@@ -22,9 +22,10 @@ func (s raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 	return s.dial(string(addr), timeout)
 }
 
-func newRaftTransport(t *testing.T, key []byte) (*raft.NetworkTransport, string) {
+func newRaftTransport(t *testing.T, key []byte, clusterID string) (*raft.NetworkTransport, string) {
 	t.Helper()
 	id := newID(t, key)
+	id.SetClusterID(fixedID(clusterID))
 	m, _ := startMux(t, id, time.Second)
 	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  raftStream{Listener: m.Listener(ProtoRaft), dial: id.RaftDialer()},
@@ -38,12 +39,14 @@ func newRaftTransport(t *testing.T, key []byte) (*raft.NetworkTransport, string)
 
 // TestRaftTransport runs raft's real network transport over the mux: an
 // AppendEntries RPC between two nodes with the same key succeeds, and one
-// from a node with another key fails saying why.
+// from a node with another key, or of another cluster with the same key,
+// fails saying why.
 func TestRaftTransport(t *testing.T) {
 	key := newKey(t)
-	t1, _ := newRaftTransport(t, key)
-	t2, addr2 := newRaftTransport(t, key)
-	stranger, _ := newRaftTransport(t, newKey(t))
+	t1, _ := newRaftTransport(t, key, "c-1")
+	t2, addr2 := newRaftTransport(t, key, "c-1")
+	stranger, _ := newRaftTransport(t, newKey(t), "c-1")
+	wiped, _ := newRaftTransport(t, key, "c-new")
 
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
@@ -82,6 +85,10 @@ func TestRaftTransport(t *testing.T) {
 	var resp raft.AppendEntriesResponse
 	err := stranger.AppendEntries("n2", raft.ServerAddress(addr2), req, &resp)
 	if err == nil || !strings.Contains(err.Error(), "uses a different cluster key") {
+		t.Fatalf("AppendEntries with another key: %v", err)
+	}
+	err = wiped.AppendEntries("n2", raft.ServerAddress(addr2), req, &resp)
+	if err == nil || !strings.Contains(err.Error(), "belongs to cluster c-1, this node to cluster c-new") {
 		t.Fatalf("AppendEntries from another cluster: %v", err)
 	}
 }
