@@ -500,3 +500,121 @@ func TestValidClusterID(t *testing.T) {
 		t.Fatalf("Dial with an invalid own id: %v", err)
 	}
 }
+
+// TestLateClusterIDCheck: a connection set up while this node had no id
+// is checked again once it learns one. A mismatch closes it, and the bytes
+// that were on their way are not handed out; a match leaves it alone.
+func TestLateClusterIDCheck(t *testing.T) {
+	key := newKey(t)
+	cases := []struct {
+		name    string
+		learned string
+		ok      bool
+	}{
+		{"learns the peer's cluster", "c-1", true},
+		{"learns another cluster", "c-2", false},
+	}
+	for _, tc := range cases {
+		t.Run("server/"+tc.name, func(t *testing.T) {
+			var serverID atomic.Value
+			serverID.Store("")
+			sid := newID(t, key)
+			sid.SetClusterID(func() string { return serverID.Load().(string) })
+			m, _ := startMux(t, sid, 2*time.Second)
+			cid := newID(t, key)
+			cid.SetClusterID(fixedID("c-1"))
+			c, err := cid.Dial(ctxTimeout(t, 5*time.Second), m.Addr().String(), ProtoRaft)
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer func() { _ = c.Close() }()
+			r := <-acceptAsync(m.Listener(ProtoRaft))
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			s := r.conn
+			defer func() { _ = s.Close() }()
+			_ = s.SetDeadline(time.Now().Add(3 * time.Second))
+
+			// The server blocks in Read, as raft's handler does, while it
+			// learns its cluster id.
+			type readResult struct {
+				b   []byte
+				err error
+			}
+			read := make(chan readResult, 1)
+			go func() {
+				b := make([]byte, 16)
+				n, err := s.Read(b)
+				read <- readResult{b[:n], err}
+			}()
+			time.Sleep(50 * time.Millisecond)
+			serverID.Store(tc.learned)
+			if _, err := c.Write([]byte("entries")); err != nil {
+				t.Fatal(err)
+			}
+			res := <-read
+			if tc.ok {
+				if res.err != nil || string(res.b) != "entries" {
+					t.Fatalf("server read %q, %v", res.b, res.err)
+				}
+				echoBack(t, s, c)
+				return
+			}
+			if !errors.Is(res.err, ErrOtherCluster) || len(res.b) != 0 {
+				t.Fatalf("server read %q, %v; want nothing and ErrOtherCluster", res.b, res.err)
+			}
+			if !strings.Contains(res.err.Error(), "belongs to cluster c-1, this node to cluster c-2") {
+				t.Fatalf("error %q does not name both clusters", res.err)
+			}
+			if _, err := s.Write([]byte("x")); !errors.Is(err, ErrOtherCluster) {
+				t.Fatalf("server Write after mismatch: %v", err)
+			}
+			waitClosedByPeer(t, c, 2*time.Second)
+		})
+		t.Run("client/"+tc.name, func(t *testing.T) {
+			sid := newID(t, key)
+			sid.SetClusterID(fixedID("c-1"))
+			m, _ := startMux(t, sid, 2*time.Second)
+			echo(t, m.Listener(ProtoRPC))
+			var clientID atomic.Value
+			clientID.Store("")
+			cid := newID(t, key)
+			cid.SetClusterID(func() string { return clientID.Load().(string) })
+			c, err := cid.Dial(ctxTimeout(t, 5*time.Second), m.Addr().String(), ProtoRPC)
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			echoOnce(t, c)
+			clientID.Store(tc.learned)
+			_, err = c.Write([]byte("hi"))
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, 2)
+				if _, err := io.ReadFull(c, got); err != nil || string(got) != "hi" {
+					t.Fatalf("echo %q, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrOtherCluster) {
+				t.Fatalf("client Write after learning another cluster: %v", err)
+			}
+		})
+	}
+}
+
+// echoBack checks that s and c still carry bytes from s to c.
+func echoBack(t *testing.T, s, c net.Conn) {
+	t.Helper()
+	if _, err := s.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ok" {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+}

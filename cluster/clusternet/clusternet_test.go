@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("Dial: %v", err)
 			}
 			defer func() { _ = c.Close() }()
-			if got := c.(*tls.Conn).ConnectionState(); got.NegotiatedProtocol != proto || got.Version != tls.VersionTLS13 {
+			if got := c.(*Conn).ConnectionState(); got.NegotiatedProtocol != proto || got.Version != tls.VersionTLS13 {
 				t.Fatalf("negotiated %q version %x, want %q TLS 1.3", got.NegotiatedProtocol, got.Version, proto)
 			}
 			wrong := acceptAsync(m.Listener(other))
@@ -66,8 +66,8 @@ func TestRoundTrip(t *testing.T) {
 			}
 			s := res.conn
 			defer func() { _ = s.Close() }()
-			if s.(*tls.Conn).ConnectionState().NegotiatedProtocol != proto {
-				t.Fatalf("server side negotiated %q", s.(*tls.Conn).ConnectionState().NegotiatedProtocol)
+			if s.(*Conn).ConnectionState().NegotiatedProtocol != proto {
+				t.Fatalf("server side negotiated %q", s.(*Conn).ConnectionState().NegotiatedProtocol)
 			}
 			msg := []byte("hello " + proto)
 			if _, err := c.Write(msg); err != nil {

@@ -189,9 +189,9 @@ func (id *Identity) serverConfig(remote string) *tls.Config {
 
 // Dial connects to addr, completes a mutually authenticated TLS 1.3
 // handshake offering ALPN proto, and exchanges cluster ids with the peer.
-// Without a deadline on ctx, all of it is bounded by 3 s. Every error wraps
-// ErrDial; a peer with another cluster key also wraps ErrWrongClusterKey,
-// one of another cluster ErrOtherCluster.
+// Without a deadline on ctx, all of it is bounded by 3 s. The connection is
+// a *Conn. Every error wraps ErrDial; a peer with another cluster key also
+// wraps ErrWrongClusterKey, one of another cluster ErrOtherCluster.
 func (id *Identity) Dial(ctx context.Context, addr, proto string) (net.Conn, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -213,7 +213,8 @@ func (id *Identity) Dial(ctx context.Context, addr, proto string) (net.Conn, err
 		return nil, fmt.Errorf("%w %s: peer does not speak %q", ErrDial, addr, proto)
 	}
 	deadline, _ := ctx.Deadline() // set above when the caller had none
-	if err := agreeOnCluster(ctx, conn, deadline, addr, id.localClusterID()); err != nil {
+	cc, err := id.agreeOnCluster(ctx, conn, deadline, addr)
+	if err != nil {
 		_ = conn.Close()
 		// TLS 1.3 clients finish the handshake before the server has
 		// checked their certificate: a rejection arrives here, on the
@@ -223,7 +224,7 @@ func (id *Identity) Dial(ctx context.Context, addr, proto string) (net.Conn, err
 		}
 		return nil, fmt.Errorf("%w %s: %w", ErrDial, addr, err)
 	}
-	return conn, nil
+	return cc, nil
 }
 
 // RaftDialer adapts Dial to the shape of raft.StreamLayer's Dial, offering

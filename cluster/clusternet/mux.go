@@ -201,7 +201,7 @@ func (m *Mux) serveConn(raw net.Conn) {
 
 // authenticate runs the TLS handshake and the cluster id exchange on raw
 // within the handshake timeout, and logs why it failed if it did.
-func (m *Mux) authenticate(raw net.Conn) (*tls.Conn, string, bool) {
+func (m *Mux) authenticate(raw net.Conn) (*Conn, string, bool) {
 	remote := raw.RemoteAddr().String()
 	deadline := time.Now().Add(m.opts.handshakeTimeout)
 	conn := tls.Server(raw, m.id.serverConfig(remote))
@@ -223,7 +223,8 @@ func (m *Mux) authenticate(raw net.Conn) (*tls.Conn, string, bool) {
 		m.logger.Debug("cluster port: no protocol negotiated, closing", "remote", remote, "proto", proto)
 		return nil, "", false
 	}
-	if err := agreeOnCluster(m.ctx, conn, deadline, remote, m.id.localClusterID()); err != nil {
+	cc, err := m.id.agreeOnCluster(m.ctx, conn, deadline, remote)
+	if err != nil {
 		if errors.Is(err, ErrOtherCluster) {
 			m.warnPeer("cluster", remote, err)
 		} else {
@@ -231,7 +232,7 @@ func (m *Mux) authenticate(raw net.Conn) (*tls.Conn, string, bool) {
 		}
 		return nil, "", false
 	}
-	return conn, proto, true
+	return cc, proto, true
 }
 
 // listener is one protocol's side of the mux.
@@ -259,8 +260,8 @@ func (l *listener) deliver(conn net.Conn) {
 	}
 }
 
-// Accept waits for the next authenticated connection of this protocol. It
-// returns net.ErrClosed once the listener or the mux is closed.
+// Accept waits for the next authenticated connection of this protocol, a
+// *Conn. It returns net.ErrClosed once the listener or the mux is closed.
 func (l *listener) Accept() (net.Conn, error) {
 	// Closed takes precedence over a connection that is ready at the same
 	// moment, so Accept after Close never returns a connection.

@@ -2,10 +2,12 @@ package clusternet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,29 +79,92 @@ func checkClusterID(addr, local, peer string) error {
 
 // agreeOnCluster runs the preamble on an authenticated conn: exchange ids
 // and check them. I/O is bounded by deadline and aborted when ctx is done.
-// On success the deadline is cleared.
-func agreeOnCluster(ctx context.Context, conn net.Conn, deadline time.Time, addr, local string) error {
+// On success the deadline is cleared and conn is returned as a *Conn.
+func (id *Identity) agreeOnCluster(ctx context.Context, conn *tls.Conn, deadline time.Time, addr string) (*Conn, error) {
+	local := id.localClusterID()
 	if err := conn.SetDeadline(deadline); err != nil {
-		return fmt.Errorf("cluster id exchange: set deadline: %w", err)
+		return nil, fmt.Errorf("cluster id exchange: set deadline: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(longAgo) })
 	peer, err := exchangeClusterID(conn, local)
 	if !stop() {
 		// ctx fired: the exchange was (or may have been) cut short.
-		return fmt.Errorf("cluster id exchange: %w", context.Cause(ctx))
+		return nil, fmt.Errorf("cluster id exchange: %w", context.Cause(ctx))
 	}
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return fmt.Errorf("cluster id exchange: %w (%w)", context.DeadlineExceeded, err)
+			return nil, fmt.Errorf("cluster id exchange: %w (%w)", context.DeadlineExceeded, err)
 		}
-		return fmt.Errorf("cluster id exchange: %w", err)
+		return nil, fmt.Errorf("cluster id exchange: %w", err)
 	}
 	if err := checkClusterID(addr, local, peer); err != nil {
-		return err
+		return nil, err
 	}
 	if err := conn.SetDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("cluster id exchange: clear deadline: %w", err)
+		return nil, fmt.Errorf("cluster id exchange: clear deadline: %w", err)
 	}
+	return newConn(conn, id, addr, local, peer), nil
+}
+
+// Conn is an authenticated connection, as returned by Identity.Dial and
+// the Mux's listeners. If this node had no cluster id yet when the
+// connection was set up but the peer had one, the check is completed on
+// the first Read or Write after this node learns its id: a connection
+// accepted by a node that then bootstraps a new cluster must not go on
+// carrying the old cluster's raft traffic. On a mismatch the connection is
+// closed and Read/Write fail with an error wrapping ErrOtherCluster. (If
+// neither side had an id, nothing is left to check against.)
+type Conn struct {
+	*tls.Conn
+	id   *Identity
+	addr string // the peer's address, for the error
+	peer string // the peer's cluster id at setup
+	// pending is set while the check waits for this node's id.
+	pending atomic.Bool
+}
+
+func newConn(c *tls.Conn, id *Identity, addr, local, peer string) *Conn {
+	conn := &Conn{Conn: c, id: id, addr: addr, peer: peer}
+	conn.pending.Store(local == "" && peer != "")
+	return conn
+}
+
+// verify completes a pending cluster id check once this node has an id.
+func (c *Conn) verify() error {
+	if !c.pending.Load() {
+		return nil
+	}
+	local := c.id.localClusterID()
+	if local == "" {
+		return nil
+	}
+	if err := checkClusterID(c.addr, local, c.peer); err != nil {
+		_ = c.Conn.Close()
+		return err
+	}
+	c.pending.Store(false)
 	return nil
+}
+
+// Read reads from the connection. Bytes that arrive after this node
+// learned it belongs to another cluster than the peer are not returned.
+func (c *Conn) Read(b []byte) (int, error) {
+	if err := c.verify(); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	if verr := c.verify(); verr != nil {
+		return 0, verr
+	}
+	return n, err
+}
+
+// Write writes to the connection unless the peer turned out to belong to
+// another cluster.
+func (c *Conn) Write(b []byte) (int, error) {
+	if err := c.verify(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
