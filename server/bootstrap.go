@@ -75,6 +75,17 @@ func (s *Server) startRaft(ctx context.Context) error {
 // until this node leads, and initialises the cluster if that has not
 // happened yet (a crash between bootstrap and init is completed here).
 func (s *Server) bootstrap(ctx context.Context) error {
+	// The new cluster's id fences port 9100 from the moment this node
+	// forms the cluster: members of another cluster (one that knew this
+	// address before its data directory was wiped) must not replicate
+	// into it. initialize commits the same id.
+	id, err := newClusterID()
+	if err != nil {
+		return err
+	}
+	if has, err := s.node.HasState(); err == nil && !has {
+		s.cnet.setFenceID(id)
+	}
 	if err := s.node.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -86,14 +97,15 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	if err := s.node.ReadBarrier(wctx); err != nil {
 		return fmt.Errorf("catch up with the raft log: %w", err)
 	}
-	_, ok, err := s.fsm.Config()
+	cfg, ok, err := s.fsm.Config()
 	if err != nil {
 		return fmt.Errorf("read cluster config: %w", err)
 	}
 	if ok {
+		s.cnet.setFenceID(cfg.ClusterID)
 		return s.resumeCredential(ctx)
 	}
-	return s.initialize(ctx)
+	return s.initialize(ctx, id)
 }
 
 // resumeCredential learns the admin key pair on a restart: from Config
@@ -151,7 +163,7 @@ func (s *Server) checkClusterKey(ctx context.Context) error {
 // credential, then adds the development backend when asked. A generated
 // credential is written to its file before it is committed, so it cannot
 // be lost to a crash in between.
-func (s *Server) initialize(ctx context.Context) error {
+func (s *Server) initialize(ctx context.Context, id string) error {
 	now := time.Now().UTC()
 	generated := false
 	if s.accessKey == "" {
@@ -163,10 +175,6 @@ func (s *Server) initialize(ctx context.Context) error {
 	cred, err := iam.NewCredential(s.box, s.accessKey, s.secretKey, true, "admin", now)
 	if err != nil {
 		return fmt.Errorf("admin credential: %w", err)
-	}
-	id, err := newClusterID()
-	if err != nil {
-		return err
 	}
 	res, err := s.node.Apply(ctx, fsm.CmdInitCluster, fsm.InitCluster{
 		Config: fsm.ClusterConfig{ClusterID: id, CreatedAt: now},

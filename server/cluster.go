@@ -35,6 +35,23 @@ type clusterNet struct {
 	raftAddr string
 	// clusterID is the id published in gossip meta ("" until known).
 	clusterID atomic.Value
+	// fenceID is the cluster id port 9100 checks peers against: set as
+	// soon as this node knows it (before raft starts, for a node with
+	// state) and never unset.
+	fenceID atomic.Value
+}
+
+// setFenceID sets the id port 9100 fences with; "" is ignored.
+func (c *clusterNet) setFenceID(id string) {
+	if id != "" {
+		c.fenceID.Store(id)
+	}
+}
+
+// fence is the identity's cluster id source (an atomic load).
+func (c *clusterNet) fence() string {
+	v, _ := c.fenceID.Load().(string)
+	return v
 }
 
 // listenCluster opens port 9100 behind the cluster-key TLS mux and returns
@@ -55,6 +72,12 @@ func (s *Server) listenCluster() (net.Listener, error) {
 	}
 	s.cnet = &clusterNet{id: id, raftAddr: advertise}
 	s.cnet.clusterID.Store("")
+	// A node with state fences with its cluster id before raft reads a
+	// single connection.
+	if cfg, ok, err := s.fsm.Config(); err == nil && ok {
+		s.cnet.setFenceID(cfg.ClusterID)
+	}
+	id.SetClusterID(s.cnet.fence)
 	s.cnet.mux = clusternet.NewMux(ln, id, s.log)
 	s.cnet.client = rpc.NewClient(func(ctx context.Context, addr string) (net.Conn, error) {
 		return id.Dial(ctx, addr, clusternet.ProtoRPC)
@@ -185,6 +208,7 @@ func (s *Server) publishClusterID(ctx context.Context) {
 	for {
 		cfg, ok, err := s.fsm.Config()
 		if err == nil && ok {
+			s.cnet.setFenceID(cfg.ClusterID)
 			if old, _ := s.cnet.clusterID.Load().(string); old != cfg.ClusterID {
 				s.cnet.clusterID.Store(cfg.ClusterID)
 				if err := s.cnet.gossip.UpdateMeta(ctx); err != nil {
