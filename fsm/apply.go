@@ -5,8 +5,9 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
-	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/stratagw/strata/internal/safemsgpack"
 )
 
 // applyFunc applies one decoded command body inside the batch's write
@@ -20,7 +21,7 @@ type applyFunc func(tx *bolt.Tx, body []byte) (previous *Object, err error)
 func typed[T any](fn func(tx *bolt.Tx, cmd *T) (*Object, error)) applyFunc {
 	return func(tx *bolt.Tx, body []byte) (*Object, error) {
 		var cmd T
-		if err := msgpack.Unmarshal(body, &cmd); err != nil {
+		if err := safemsgpack.Unmarshal(body, &cmd); err != nil {
 			return nil, invalidf("malformed %T body: %v", cmd, err)
 		}
 		return fn(tx, &cmd)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/stratagw/strata/internal/safemsgpack"
 )
 
 // Top-level bbolt buckets. Names are part of the on-disk format.
@@ -61,7 +63,7 @@ func encodeRecord(v any) ([]byte, error) {
 }
 
 func decodeRecord(b []byte, v any) error {
-	if err := msgpack.Unmarshal(b, v); err != nil {
+	if err := safemsgpack.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decode %T: %w", v, err)
 	}
 	return nil

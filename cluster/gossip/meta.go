@@ -5,6 +5,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/stratagw/strata/internal/safemsgpack"
 )
 
 // Meta is what a node tells the other members about itself. It travels in
@@ -58,7 +60,7 @@ func decodeMeta(b []byte) (Meta, bool, error) {
 		return Meta{}, false, nil
 	}
 	var w wireMeta
-	if err := msgpack.Unmarshal(b, &w); err != nil {
+	if err := safemsgpack.Unmarshal(b, &w); err != nil {
 		return Meta{}, false, fmt.Errorf("decode node meta: %w", err)
 	}
 	return Meta{NodeID: w.NodeID, RaftAddr: w.RaftAddr, S3URL: w.S3URL, AdminURL: w.AdminURL, ClusterID: w.ClusterID}, w.Leaving, nil

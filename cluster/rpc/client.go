@@ -18,6 +18,7 @@ import (
 
 	"github.com/stratagw/strata/cluster"
 	"github.com/stratagw/strata/fsm"
+	"github.com/stratagw/strata/internal/safemsgpack"
 )
 
 // Client pool settings. A follower forwards every write of its S3 clients
@@ -182,7 +183,7 @@ func (c *Client) call(ctx context.Context, addr, path string, body []byte, conte
 	if out == nil {
 		return nil
 	}
-	if err := msgpack.Unmarshal(data, out); err != nil {
+	if err := safemsgpack.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s: decode response: %w", op, err)
 	}
 	return nil
@@ -203,7 +204,7 @@ func ambiguous(ctx context.Context, op string, err error) error {
 // with the status and the start of the body.
 func remoteError(status int, data []byte) *RemoteError {
 	var we wireError
-	if err := msgpack.Unmarshal(data, &we); err == nil && we.Kind != "" {
+	if err := safemsgpack.Unmarshal(data, &we); err == nil && we.Kind != "" {
 		return &RemoteError{Kind: we.Kind, Message: we.Message}
 	}
 	const maxShown = 200

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/stratagw/strata/internal/safemsgpack"
 )
 
 // pathFSCheck asks a node whether it sees a marker file under an fs
@@ -58,7 +60,7 @@ func (s *Server) answerFSCheck(ctx context.Context, body []byte) (any, error) {
 		return nil, badRequest{errors.New("fs-check: this node does not answer fs checks")}
 	}
 	var req FSCheck
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := safemsgpack.Unmarshal(body, &req); err != nil {
 		return nil, badRequest{fmt.Errorf("decode fs-check request: %w", err)}
 	}
 	if req.Path == "" || req.Marker == "" || len(req.Content) == 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stratagw/strata/cluster"
 	"github.com/stratagw/strata/fsm"
+	"github.com/stratagw/strata/internal/safemsgpack"
 )
 
 // Server timeouts. There is no write timeout: an apply legitimately takes
@@ -236,7 +237,7 @@ func (s *Server) readIndex(ctx context.Context, _ []byte) (any, error) {
 
 func (s *Server) removeServer(ctx context.Context, body []byte) (any, error) {
 	var req removeServerRequest
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := safemsgpack.Unmarshal(body, &req); err != nil {
 		return nil, badRequest{fmt.Errorf("decode remove-server request: %w", err)}
 	}
 	if req.ID == "" {
