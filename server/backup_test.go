@@ -252,4 +252,27 @@ func TestBackupAndRestore(t *testing.T) {
 	if _, err := r2.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("fresh")}); err != nil {
 		t.Fatalf("bucket created after the restore is gone after a restart: %v", err)
 	}
+
+	// A node that joins the restored cluster gets the restored state (as a
+	// snapshot: the new raft log alone does not hold it) and serves it.
+	jcfg := testConfig(t.TempDir())
+	jcfg.NodeID, jcfg.Bootstrap, jcfg.DevBackend = "n2", false, false
+	jcfg.Join = []string{r2.cnet.gossip.LocalAddr()}
+	jcfg.AdminAccessKey, jcfg.AdminSecretKey = backupAK, backupSK
+	jcfg.FSAllowedRoots = cfg2.FSAllowedRoots
+	jcfg.AutopilotInterval, jcfg.AutopilotStabilization = 200*time.Millisecond, 200*time.Millisecond
+	j := startBackupNode(t, jcfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for j.State().AppliedIndex() < r2.State().AppliedIndex() || !j.node.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatalf("joiner did not catch up: applied %d, leader %d", j.State().AppliedIndex(), r2.State().AppliedIndex())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	jc, _, _ := j.State().Config()
+	if jc.ClusterID != before.ClusterID {
+		t.Fatalf("joiner's cluster %q, want the restored %q", jc.ClusterID, before.ClusterID)
+	}
+	sameContents(t, "pics on the joiner", j.contents(ctx, t, "pics"), pics)
+	sameContents(t, "far on the joiner", j.contents(ctx, t, "far"), far)
 }

@@ -83,7 +83,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	fresh := false
 	if has, err := s.node.HasState(); err == nil && !has {
+		fresh = true
 		s.cnet.setFenceID(id)
 	}
 	if err := s.node.Bootstrap(ctx); err != nil {
@@ -103,6 +105,15 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	}
 	if ok {
 		s.cnet.setFenceID(cfg.ClusterID)
+		if fresh {
+			// A new raft log under a state file that already holds a
+			// cluster: a restored backup. Nodes added later must get the
+			// state as a snapshot, not by replaying the (empty) log.
+			if err := s.node.CompactLog(wctx); err != nil {
+				return fmt.Errorf("snapshot the restored state for future members: %w", err)
+			}
+			s.log.Info("restored state bootstrapped; snapshot taken so that joining nodes receive it")
+		}
 		return s.resumeCredential(ctx)
 	}
 	return s.initialize(ctx, id)
