@@ -86,7 +86,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	fresh := false
 	if has, err := s.node.HasState(); err == nil && !has {
 		fresh = true
-		s.cnet.setFenceID(id)
+		if _, restored, _ := s.fsm.Config(); !restored {
+			s.cnet.setFenceID(id)
+		}
 	}
 	if err := s.node.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
