@@ -54,8 +54,9 @@ func (c *clusterNet) fence() string {
 	return v
 }
 
-// listenCluster opens port 9100 behind the cluster-key TLS mux and returns
-// the raft listener and the advertised raft address.
+// listenCluster opens port 9100 behind the cluster-key TLS mux, fences it
+// with the cluster id this node's state already holds, and returns the
+// listener raft takes (the RPC server takes the mux's other one).
 func (s *Server) listenCluster() (net.Listener, error) {
 	id, err := clusternet.NewIdentity(s.cfg.ClusterKey)
 	if err != nil {
