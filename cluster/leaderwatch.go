@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,29 +11,6 @@ import (
 // leaderCheckInterval is the fallback poll of cancelOnLeaderChange, for an
 // observation raft dropped (its observer channel is not blocking).
 const leaderCheckInterval = 250 * time.Millisecond
-
-// leaderWatch broadcasts leader changes observed by raft, so that requests
-// in flight to a leader that was replaced can be abandoned at once.
-type leaderWatch struct {
-	mu sync.Mutex
-	ch chan struct{} // closed and replaced on every change
-}
-
-func newLeaderWatch() *leaderWatch { return &leaderWatch{ch: make(chan struct{})} }
-
-// changed returns a channel closed at the next leader change.
-func (w *leaderWatch) changed() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.ch
-}
-
-func (w *leaderWatch) broadcast() {
-	w.mu.Lock()
-	close(w.ch)
-	w.ch = make(chan struct{})
-	w.mu.Unlock()
-}
 
 // observeLeader registers a raft observer for leader changes and feeds the
 // watch until the node shuts down.

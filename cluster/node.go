@@ -40,7 +40,7 @@ type Node struct {
 
 	reads    *readBatcher // leader: shared leadership confirmations
 	fwdReads *readBatcher // follower: shared read-index requests to the leader
-	leaders  *leaderWatch
+	leaders  *signal      // broadcast on every leader change raft observes
 	// barrierTerm is the term in which this node, as leader, last
 	// committed a barrier; read indexes are only valid after one.
 	barrierTerm atomic.Uint64
@@ -73,7 +73,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.reads = &readBatcher{round: n.confirmReadIndex}
 	n.fwdReads = &readBatcher{round: n.readIndexRouted}
-	n.leaders = newLeaderWatch()
+	n.leaders = newSignal()
 	return n, nil
 }
 

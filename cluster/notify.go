@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"io"
-	"sync"
 
 	"github.com/hashicorp/raft"
 
@@ -14,32 +13,15 @@ import (
 // restore, so that read barriers and forwarded writes do not poll.
 type notifyingFSM struct {
 	f *fsm.FSM
-
-	mu sync.Mutex
-	ch chan struct{} // closed and replaced on every change
+	// signal is broadcast after every change of the FSM's state.
+	*signal
 }
 
 var _ raft.BatchingFSM = (*notifyingFSM)(nil)
 
 // newNotifyingFSM wraps f.
 func newNotifyingFSM(f *fsm.FSM) *notifyingFSM {
-	return &notifyingFSM{f: f, ch: make(chan struct{})}
-}
-
-// changed returns a channel that is closed at the next change of the
-// FSM's state. Take it before checking the state, so no change is missed.
-func (s *notifyingFSM) changed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ch
-}
-
-// broadcast wakes every waiter.
-func (s *notifyingFSM) broadcast() {
-	s.mu.Lock()
-	close(s.ch)
-	s.ch = make(chan struct{})
-	s.mu.Unlock()
+	return &notifyingFSM{f: f, signal: newSignal()}
 }
 
 // Apply implements raft.FSM.
