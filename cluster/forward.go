@@ -70,40 +70,75 @@ func (n *Node) applyAsLeader(ctx context.Context, cmd []byte) (fsm.Result, error
 // timeout). An ambiguous failure is never retried: the command may have
 // been applied, and applying it twice is not the same as once.
 func (n *Node) applyRouted(ctx context.Context, cmd []byte) (fsm.Result, error) {
+	return route(ctx, n, routed[fsm.Result]{
+		what:  "cluster: apply",
+		local: func(ctx context.Context) (fsm.Result, error) { return n.applyAsLeader(ctx, cmd) },
+		remote: func(ctx context.Context, addr, id string) (fsm.Result, error) {
+			return n.forwardApply(ctx, addr, id, cmd)
+		},
+		retryLocal:  refused,
+		retryRemote: retryable,
+	})
+}
+
+// routed is one operation that runs on the leader: locally when this node
+// leads, else through the LeaderClient.
+type routed[T any] struct {
+	what   string // prefixes the error when ctx ends first ("": none)
+	local  func(ctx context.Context) (T, error)
+	remote func(ctx context.Context, addr, id string) (T, error)
+	// retryLocal and retryRemote tell which failures prove that trying
+	// again (with whoever leads then) is safe.
+	retryLocal, retryRemote func(error) bool
+}
+
+// route runs op on the leader. While no leader is known, or after a
+// failure op says may be retried, it waits retryDelay and routes again,
+// until ctx ends.
+func route[T any](ctx context.Context, n *Node, op routed[T]) (T, error) {
+	var zero T
 	var lastErr error
 	for {
 		if n.raft.State() == raft.Leader {
-			res, err := n.applyAsLeader(ctx, cmd)
-			// ErrNotLeader from raft itself (stepped down, a leadership
-			// transfer in progress) means nothing was submitted: route
-			// again, to whoever leads next.
-			if err == nil || !errors.Is(err, ErrNotLeader) {
-				return res, err
+			v, err := op.local(ctx)
+			if err == nil || !op.retryLocal(err) {
+				return v, err
 			}
 			lastErr = err
-			if perr := n.pause(ctx, retryDelay); perr != nil {
-				return fsm.Result{}, fmt.Errorf("cluster: apply: %w (last attempt: %w)", perr, lastErr)
+		} else {
+			addr, id := n.raft.LeaderWithID()
+			switch {
+			case n.cfg.LeaderClient == nil:
+				return zero, n.notLeaderError()
+			case addr == "":
+				lastErr = n.notLeaderError()
+			default:
+				v, err := op.remote(ctx, string(addr), string(id))
+				if err == nil || !op.retryRemote(err) {
+					return v, err
+				}
+				lastErr = err
 			}
-			continue
-		}
-		addr, id := n.raft.LeaderWithID()
-		switch {
-		case n.cfg.LeaderClient == nil:
-			return fsm.Result{}, n.notLeaderError()
-		case addr == "":
-			lastErr = n.notLeaderError()
-		default:
-			res, err := n.forwardApply(ctx, string(addr), string(id), cmd)
-			if err == nil || !retryable(err) {
-				return res, err
-			}
-			lastErr = err
 		}
 		if err := n.pause(ctx, retryDelay); err != nil {
-			return fsm.Result{}, fmt.Errorf("cluster: apply: %w (last attempt: %w)", err, lastErr)
+			if op.what == "" {
+				return zero, fmt.Errorf("%w (last attempt: %w)", err, lastErr)
+			}
+			return zero, fmt.Errorf("%s: %w (last attempt: %w)", op.what, err, lastErr)
 		}
 	}
 }
+
+// refused reports whether this node, as leader, refused before submitting
+// anything: raft's own ErrNotLeader (it stepped down, or a leadership
+// transfer is in progress). The operation may go to whoever leads next.
+func refused(err error) bool { return errors.Is(err, ErrNotLeader) }
+
+// always: the operation is idempotent, any failure may be retried.
+func always(error) bool { return true }
+
+// never: the caller gets the leader's answer as it is.
+func never(error) bool { return false }
 
 // forwardApply sends cmd to the leader at addr and then waits until the
 // local state has it, so the caller reads its own write on this node. If
@@ -155,65 +190,38 @@ func (n *Node) pause(ctx context.Context, d time.Duration) error {
 func (n *Node) readIndexRouted() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.applyTimeout)
 	defer cancel()
-	var lastErr error
-	for {
-		if n.raft.State() == raft.Leader {
-			idx, err := n.ReadIndex(ctx)
-			if err == nil || !errors.Is(err, ErrNotLeader) {
-				return idx, err
+	return route(ctx, n, routed[uint64]{
+		// No prefix: ReadBarrier names the operation.
+		local: n.ReadIndex,
+		remote: func(ctx context.Context, addr, id string) (uint64, error) {
+			fctx, stop := n.cancelOnLeaderChange(ctx, addr)
+			defer stop()
+			idx, err := n.cfg.LeaderClient.ReadIndex(fctx, addr)
+			if err != nil {
+				return 0, fmt.Errorf("read index from leader %s at %s: %w", id, addr, err)
 			}
-			lastErr = err
-			if perr := n.pause(ctx, retryDelay); perr != nil {
-				return 0, fmt.Errorf("%w (last attempt: %w)", perr, lastErr)
-			}
-			continue
-		}
-		addr, id := n.raft.LeaderWithID()
-		switch {
-		case n.cfg.LeaderClient == nil:
-			return 0, n.notLeaderError()
-		case addr == "":
-			lastErr = n.notLeaderError()
-		default:
-			fctx, stop := n.cancelOnLeaderChange(ctx, string(addr))
-			idx, err := n.cfg.LeaderClient.ReadIndex(fctx, string(addr))
-			stop()
-			if err == nil {
-				return idx, nil
-			}
-			lastErr = fmt.Errorf("read index from leader %s at %s: %w", id, addr, err)
-		}
-		if err := n.pause(ctx, retryDelay); err != nil {
-			return 0, fmt.Errorf("%w (last attempt: %w)", err, lastErr)
-		}
-	}
+			return idx, nil
+		},
+		retryLocal:  refused,
+		retryRemote: always,
+	})
 }
 
 // removeServerRouted removes id from the configuration through the leader.
 func (n *Node) removeServerRouted(ctx context.Context, id string) error {
-	var lastErr error
-	for {
-		if n.raft.State() == raft.Leader {
-			return n.removeServerAsLeader(ctx, id)
-		}
-		addr, lid := n.raft.LeaderWithID()
-		switch {
-		case n.cfg.LeaderClient == nil:
-			return n.notLeaderError()
-		case addr == "":
-			lastErr = n.notLeaderError()
-		default:
-			// Removal is idempotent: any failure may be retried.
-			err := n.cfg.LeaderClient.RemoveServer(ctx, string(addr), id)
-			if err == nil {
-				return nil
+	_, err := route(ctx, n, routed[struct{}]{
+		what:  "cluster: remove server " + id,
+		local: func(ctx context.Context) (struct{}, error) { return struct{}{}, n.removeServerAsLeader(ctx, id) },
+		remote: func(ctx context.Context, addr, lid string) (struct{}, error) {
+			if err := n.cfg.LeaderClient.RemoveServer(ctx, addr, id); err != nil {
+				return struct{}{}, fmt.Errorf("remove %s through leader %s at %s: %w", id, lid, addr, err)
 			}
-			lastErr = fmt.Errorf("remove %s through leader %s at %s: %w", id, lid, addr, err)
-		}
-		if err := n.pause(ctx, retryDelay); err != nil {
-			return fmt.Errorf("cluster: remove server %s: %w (last attempt: %w)", id, err, lastErr)
-		}
-	}
+			return struct{}{}, nil
+		},
+		retryLocal:  never,
+		retryRemote: always, // removal is idempotent
+	})
+	return err
 }
 
 // notLeaderError names the leader, if known, so that operators (and the
