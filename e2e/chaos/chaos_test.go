@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stratagw/strata/internal/testenv"
 )
 
 // Phases of a scenario: load before the fault, with the fault, after
@@ -33,7 +35,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("docker chaos tests")
 	}
-	requireDocker(t)
+	testenv.RequireDocker(t)
 	c := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

@@ -24,29 +24,6 @@ import (
 	adminclient "github.com/stratagw/strata/admin/client"
 )
 
-// requireDocker skips (or fails, under STRATA_REQUIRE_DOCKER=1) when the
-// docker daemon or docker-compose is not usable.
-func requireDocker(t *testing.T) {
-	t.Helper()
-	var missing []string
-	for _, probe := range [][]string{{"docker", "info", "--format", "{{.ServerVersion}}"}, {"docker-compose", "version", "--short"}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		out, err := exec.CommandContext(ctx, probe[0], probe[1:]...).CombinedOutput()
-		cancel()
-		if err != nil {
-			missing = append(missing, fmt.Sprintf("%s: %v: %s", strings.Join(probe, " "), err, bytes.TrimSpace(out)))
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "docker is not usable: " + strings.Join(missing, "; ")
-	if os.Getenv("STRATA_REQUIRE_DOCKER") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // composeCluster is one compose project of deploy/compose.yaml run by
 // deploy/cluster.sh, on free host ports.
 type composeCluster struct {

@@ -29,30 +29,9 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-)
 
-// requireDocker skips (or fails, under STRATA_REQUIRE_DOCKER=1) when the
-// docker daemon or docker-compose is not usable.
-func requireDocker(t *testing.T) {
-	t.Helper()
-	var missing []string
-	for _, probe := range [][]string{{"docker", "info", "--format", "{{.ServerVersion}}"}, {"docker-compose", "version", "--short"}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		out, err := exec.CommandContext(ctx, probe[0], probe[1:]...).CombinedOutput()
-		cancel()
-		if err != nil {
-			missing = append(missing, fmt.Sprintf("%s: %v: %s", strings.Join(probe, " "), err, bytes.TrimSpace(out)))
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "docker is not usable: " + strings.Join(missing, "; ")
-	if os.Getenv("STRATA_REQUIRE_DOCKER") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+	"github.com/stratagw/strata/internal/testenv"
+)
 
 // cluster is one compose project started by deploy/cluster.sh.
 type cluster struct {
@@ -213,7 +192,7 @@ func (c *cluster) client(n int) *s3.Client {
 // node, reads through the others (strong reads: no waiting), checks the
 // backend is not published, and tears it all down.
 func TestComposeCluster(t *testing.T) {
-	requireDocker(t)
+	testenv.RequireDocker(t)
 	c := newCluster(t)
 	out := c.up()
 	for n := 1; n <= 3; n++ {
