@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/stratagw/strata/admin/api"
 	"github.com/stratagw/strata/fsm"
 	"github.com/stratagw/strata/iam"
+	"github.com/stratagw/strata/internal/atomicfile"
 	"github.com/stratagw/strata/internal/sealbox"
 )
 
@@ -232,27 +232,7 @@ func writeCredentialFile(path string, c CredentialFile) error {
 	if err != nil {
 		return fmt.Errorf("encode admin credential: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin-credential-*")
-	if err != nil {
-		return fmt.Errorf("write admin credential: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write admin credential: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write admin credential: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write admin credential: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write admin credential: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write admin credential: %w", err)
 	}
 	return nil

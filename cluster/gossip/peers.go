@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/stratagw/strata/internal/atomicfile"
 )
 
 // readPeersFile returns the addresses in the peers file; a missing file
@@ -46,24 +47,7 @@ func writePeersFile(path string, addrs []string) error {
 	if err != nil {
 		return fmt.Errorf("encode peers: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write peers file: %w", err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // no-op once renamed
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write peers file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write peers file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write peers file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write peers file: %w", err)
 	}
 	return nil
