@@ -51,21 +51,19 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := n.check(); err != nil {
 		return 0, err
 	}
-	r := n.reads.join()
-	select {
-	case <-r.done:
-		return r.index, r.err
-	case <-ctx.Done():
-		return 0, n.mapErr(ctx.Err())
-	case <-n.shutdownCh:
-		return 0, ErrShutdown
-	}
+	return n.awaitRound(ctx, n.reads)
 }
 
 // forwardedReadIndex is a follower's half of a read barrier: the leader's
 // read index, asked once for all the barriers that arrive meanwhile.
 func (n *Node) forwardedReadIndex(ctx context.Context) (uint64, error) {
-	r := n.fwdReads.join()
+	return n.awaitRound(ctx, n.fwdReads)
+}
+
+// awaitRound joins b's next round and waits for its read index, giving up
+// when ctx ends or the node shuts down.
+func (n *Node) awaitRound(ctx context.Context, b *readBatcher) (uint64, error) {
+	r := b.join()
 	select {
 	case <-r.done:
 		return r.index, r.err
