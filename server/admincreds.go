@@ -36,10 +36,12 @@ func (a adminCredentials) preJoin() (accessKey, secretKey string, ok bool) {
 	if a.s.cfg.AdminAccessKey == "" {
 		return "", "", false
 	}
-	if has, err := a.s.node.HasState(); err != nil || has {
+	// The state file first: once the cluster is initialised (every request
+	// after the join) that read alone answers, without asking raft.
+	if _, initialised, err := a.s.fsm.Config(); err != nil || initialised {
 		return "", "", false
 	}
-	if _, initialised, err := a.s.fsm.Config(); err != nil || initialised {
+	if has, err := a.s.node.HasState(); err != nil || has {
 		return "", "", false
 	}
 	return a.s.cfg.AdminAccessKey, a.s.cfg.AdminSecretKey, true
