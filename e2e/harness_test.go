@@ -24,39 +24,9 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-)
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	"github.com/stratagw/strata/internal/testenv"
 )
-
-// strataBinary returns the path of the binary under test, building it once
-// when STRATA_BINARY is not set (plain `go test ./e2e/`).
-func strataBinary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("STRATA_BINARY"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "strata-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "strata")
-		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/strata")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
 func freeAddr(t testing.TB) string {
@@ -138,7 +108,7 @@ func startNode(t testing.TB, extraArgs ...string) *node {
 func (n *node) start() {
 	n.t.Helper()
 	n.out = &syncBuffer{}
-	n.cmd = exec.Command(strataBinary(n.t), n.args...)
+	n.cmd = exec.Command(testenv.StrataBinary(n.t), n.args...)
 	n.cmd.Dir = n.dir
 	n.cmd.Env = n.env
 	n.cmd.Stdout = n.out
@@ -234,7 +204,7 @@ func newS3Client(endpoint, ak, sk string) *s3.Client {
 // cli runs `strata <args>` against the node's admin API and returns stdout.
 func (n *node) cli(args ...string) (string, error) {
 	n.t.Helper()
-	cmd := exec.Command(strataBinary(n.t), args...)
+	cmd := exec.Command(testenv.StrataBinary(n.t), args...)
 	cmd.Dir = n.dir
 	cmd.Env = append(os.Environ(),
 		"STRATA_ADMIN_URL="+n.adminURL(),

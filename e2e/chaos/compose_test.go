@@ -22,6 +22,7 @@ import (
 
 	"github.com/stratagw/strata/admin/api"
 	adminclient "github.com/stratagw/strata/admin/client"
+	"github.com/stratagw/strata/internal/testenv"
 )
 
 // composeCluster is one compose project of deploy/compose.yaml run by
@@ -62,7 +63,7 @@ func startCluster(t *testing.T) *composeCluster {
 		adminPort: map[string]int{},
 	}
 	c.env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+c.project, "STRATA_ENV_FILE="+c.envFile,
-		"STRATA_UP_TIMEOUT=240", "STRATA_BINARY="+strataBinary(t))
+		"STRATA_UP_TIMEOUT=240", "STRATA_BINARY="+testenv.StrataBinary(t))
 	ports := freePorts(t, 8)
 	for n := 1; n <= 4; n++ {
 		svc := fmt.Sprintf("strata%d", n)
@@ -244,7 +245,7 @@ func (c *composeCluster) leader(ctx context.Context, svcs []string, timeout time
 func (c *composeCluster) cli(ctx context.Context, svc string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, strataBinary(c.t), args...)
+	cmd := exec.CommandContext(ctx, testenv.StrataBinary(c.t), args...)
 	cmd.Env = append(os.Environ(),
 		"STRATA_ADMIN_URL="+c.adminURL(svc),
 		"STRATA_ACCESS_KEY="+c.accessKey,

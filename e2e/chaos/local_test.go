@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/stratagw/strata/internal/testenv"
 )
 
 const (
@@ -21,53 +23,12 @@ const (
 	testSecretKey = "chaos-secret-key-0123456789abcdefghijklmn"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // TestMain removes the binary built for the tests, if any.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testenv.RemoveBuiltBinary()
 	os.Exit(code)
 }
-
-// strataBinary returns the binary under test: STRATA_BINARY (set by
-// `make test-e2e`), or one built here once per test process.
-func strataBinary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("STRATA_BINARY"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "strata-chaos-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "strata")
-		cmd := exec.Command("go", "build", "-o", binPath, "../../cmd/strata")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = &buildError{err: err, out: string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
@@ -85,7 +46,7 @@ func startLocalNode(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	s3Addr, adminAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(strataBinary(t), "server",
+	cmd := exec.Command(testenv.StrataBinary(t), "server",
 		"--data-dir", filepath.Join(dir, "strata-data"),
 		"--s3-addr", s3Addr, "--admin-addr", adminAddr, "--raft-addr", freeAddr(t), "--gossip-addr", freeAddr(t),
 		"--bootstrap")
