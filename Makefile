@@ -57,8 +57,15 @@ aws-cli:
 	@command -v aws >/dev/null 2>&1 || { echo ">> installing awscli (Debian package)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli) >/dev/null; }
 
+## docker-compose: the compose and chaos tests drive the docker daemon with
+## docker-compose (Debian's package when missing; the daemon itself must run)
+.PHONY: docker-compose
+docker-compose:
+	@command -v docker-compose >/dev/null 2>&1 || { echo ">> installing docker-compose (Debian package)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) >/dev/null; }
+
 ## test: everything CI runs
-test: lint tools aws-cli test-unit test-e2e test-docker test-fuzz
+test: lint tools aws-cli docker-compose test-unit test-e2e test-docker test-fuzz
 
 test-unit:
 	$(GO) test -race -count=1 -timeout 20m $(CORE_PKGS)
@@ -81,7 +88,7 @@ cluster-down:
 
 ## test-docker: the deploy files, the compose cluster and chaos tests, one package at a time (two clusters
 ## at once overload two cores); they fail, not skip, without docker
-test-docker: docker-images
+test-docker: docker-compose docker-images
 	STRATA_REQUIRE_DOCKER=1 STRATA_SKIP_IMAGES=1 $(GO) test -p 1 -count=1 -timeout 20m ./deploy/... ./e2e/compose/... ./e2e/chaos/...
 
 ## test-fuzz: every fuzz target for $(FUZZTIME) (make fuzz: $(LONG_FUZZTIME) each)
